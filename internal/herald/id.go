@@ -1,6 +1,8 @@
 package herald
 
 import (
+	"time"
+
 	"github.com/google/uuid"
 )
 
@@ -24,4 +26,20 @@ func ValidID(s string) bool {
 	}
 	_, err := uuid.Parse(s)
 	return err == nil
+}
+
+// MinIDAt returns the smallest id that NewID could have issued at t, so
+// that "id < MinIDAt(t)" selects records created before t by id alone.
+func MinIDAt(t time.Time) string {
+	var u uuid.UUID
+	ms := uint64(t.UnixMilli())
+	u[0] = byte(ms >> 40)
+	u[1] = byte(ms >> 32)
+	u[2] = byte(ms >> 24)
+	u[3] = byte(ms >> 16)
+	u[4] = byte(ms >> 8)
+	u[5] = byte(ms)
+	u[6] = 0x70
+	u[8] = 0x80
+	return u.String()
 }

@@ -1,0 +1,228 @@
+// Package store defines Herald's persistence contract: the durable record
+// of events, runs, messages and attempts, and the outbox queue built into
+// those records (a run or message with a due time is a job).
+//
+// A job's queue state is two columns on its own row: due_at and
+// lease_token. An unleased job is claimable once due_at has passed. A
+// claimed (leased) job has its due_at moved to the end of the lease, so a
+// job held by a process that died becomes due again by itself when the
+// lease runs out; finishing a job clears both columns, fenced by the token
+// so that a worker whose lease was taken over cannot commit twice.
+//
+// Backends live in subpackages (sqlite, later postgres) and all run the
+// conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/herald-notify/herald/internal/herald"
+)
+
+// ErrLeaseLost is returned when a job's lease token no longer matches:
+// another worker took the job over after the lease expired, so this
+// worker's result must not be committed.
+var ErrLeaseLost = errors.New("store: lease lost")
+
+// Store is the storage driver contract. Methods are safe for concurrent use.
+type Store interface {
+	// Ingest commits the items atomically (all or nothing) and returns one
+	// result per item, in order. An item whose event repeats a producer key
+	// (source+id) or Idempotency-Key seen within the window is not stored:
+	// its result carries the original event's id and Duplicate.
+	Ingest(ctx context.Context, items []IngestItem, window time.Duration) ([]IngestResult, error)
+
+	// ClaimRuns leases up to limit runs whose step is due at now.
+	ClaimRuns(ctx context.Context, lease Lease, now time.Time, limit int) ([]RunJob, error)
+	// ClaimMessages leases up to limit due messages of the given channels.
+	ClaimMessages(ctx context.Context, channels []string, lease Lease, now time.Time, limit int) ([]MessageJob, error)
+	// NextDue returns the earliest due time of any unleased or expired job,
+	// or zero when there is none, so pollers can sleep until then.
+	NextDue(ctx context.Context) (time.Time, error)
+
+	// CompleteStep commits a run's step outcome (its new state, the
+	// messages and events it created) atomically, fenced by the run's lease
+	// token; it returns ErrLeaseLost if the token no longer holds.
+	CompleteStep(ctx context.Context, out *StepOutcome) error
+	// RecordAttempts commits delivery outcomes (attempt rows, message
+	// status, and the resumption of runs waiting on a message). Each
+	// outcome is fenced by its message's lease token; the returned slice
+	// holds per-outcome errors (nil or ErrLeaseLost).
+	RecordAttempts(ctx context.Context, outs []*AttemptOutcome) ([]error, error)
+
+	// RetryMessage makes a dead or failed message due again with extra
+	// attempts. It returns herald.ENOTFOUND or herald.ECONFLICT errors.
+	RetryMessage(ctx context.Context, id string, extraAttempts int, now time.Time) (*herald.Message, error)
+
+	// GetEvent returns an event with its runs, messages and attempts.
+	GetEvent(ctx context.Context, id string) (*EventView, error)
+	// ListMessages lists messages, newest first, with cursor pagination.
+	ListMessages(ctx context.Context, f MessageFilter) ([]*herald.Message, string, error)
+	// GetMessage returns one message with its attempts.
+	GetMessage(ctx context.Context, id string) (*herald.Message, []*herald.Attempt, error)
+	// ProviderIDs returns provider ids of earlier sent messages with the
+	// same channel and correlation key, newest first.
+	ProviderIDs(ctx context.Context, channel, key string, limit int) ([]string, error)
+
+	// SaveConfig stores a configuration version's sources (idempotent).
+	SaveConfig(ctx context.Context, version string, sources []ConfigSource) error
+	// LoadConfig returns the sources of a stored configuration version.
+	LoadConfig(ctx context.Context, version string) ([]ConfigSource, error)
+
+	// Stats returns queue depth and lag, for metrics.
+	Stats(ctx context.Context, now time.Time) (*Stats, error)
+	// Prune deletes finished records older than before, at most limit
+	// events per call (with their runs, messages and attempts), and
+	// forgets idempotency keys older than keysBefore. It returns how many
+	// events were deleted.
+	Prune(ctx context.Context, before, keysBefore time.Time, limit int) (int, error)
+
+	// Ping checks the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store. Pending writes are completed first.
+	Close() error
+}
+
+// Lease identifies one claim: jobs claimed together share a token, and
+// stay leased until Until.
+type Lease struct {
+	Token string
+	Until time.Time
+}
+
+// IngestItem is an event to store together with the runs it starts.
+type IngestItem struct {
+	Event herald.Event
+	Runs  []NewRun
+}
+
+// NewRun is a run to create. With a Lease, the run is created already
+// claimed (handed to an in-process worker without a round trip);
+// otherwise it is due at Run.DueAt for any worker to claim.
+type NewRun struct {
+	Run   herald.Run
+	Lease *Lease
+}
+
+// IngestResult is the outcome for one IngestItem.
+type IngestResult struct {
+	// EventID is the stored event's id, or the original's for a duplicate.
+	EventID   string
+	Duplicate bool
+}
+
+// RunJob is a claimed run with the event it runs for.
+type RunJob struct {
+	Run   herald.Run
+	Event herald.Event
+	Lease Lease
+}
+
+// MessageJob is a claimed message.
+type MessageJob struct {
+	Message herald.Message
+	// EventType is the type of the message's event (for headers, logs).
+	EventType string
+	Lease     Lease
+}
+
+// StepOutcome is what executing one step of a run produced.
+type StepOutcome struct {
+	RunID string
+	Token string
+	// Status, Step, State, Error and WaitingFor replace the run's fields.
+	Status     herald.RunStatus
+	Step       int
+	State      json.RawMessage
+	Error      string
+	WaitingFor string
+	// DueAt is when the run's next step is due (zero: none). With Lease
+	// set, the run stays claimed by this process under the new lease.
+	DueAt time.Time
+	Lease *Lease
+	Now   time.Time
+
+	Messages []NewMessage
+	Events   []IngestItem
+}
+
+// NewMessage is a message to create; like NewRun it may be created
+// already leased to an in-process worker.
+type NewMessage struct {
+	Message herald.Message
+	Lease   *Lease
+}
+
+// AttemptOutcome is the result of one delivery attempt.
+type AttemptOutcome struct {
+	Token   string
+	Attempt herald.Attempt
+	// Status, Error, ProviderID, DueAt (next retry, zero for none) and
+	// Attempts replace the message's fields.
+	Status     herald.MessageStatus
+	Error      string
+	ProviderID string
+	DueAt      time.Time
+	Attempts   int
+	Now        time.Time
+	// Resume, when set, wakes the run waiting on this (final) message.
+	Resume *Resume
+}
+
+// Resume wakes a waiting run: its status becomes running, Output is
+// stored in its state under steps.<StepName>, and it becomes due now (or
+// is leased to Lease, for in-process hand-off).
+type Resume struct {
+	RunID    string
+	StepName string
+	Output   json.RawMessage
+	Lease    *Lease
+}
+
+// EventView is an event with everything it caused.
+type EventView struct {
+	Event    herald.Event
+	Runs     []*herald.Run
+	Messages []*MessageView
+}
+
+// MessageView is a message with its attempts.
+type MessageView struct {
+	herald.Message
+	AttemptList []*herald.Attempt `json:"attempt_list"`
+}
+
+// MessageFilter selects messages for ListMessages.
+type MessageFilter struct {
+	Status  herald.MessageStatus
+	Channel string
+	EventID string
+	Since   time.Time
+	// Cursor is the opaque value returned by the previous page.
+	Cursor string
+	Limit  int
+	Now    time.Time
+}
+
+// ConfigSource is one stored configuration file.
+type ConfigSource struct {
+	Path string `json:"path"`
+	Data []byte `json:"data"`
+}
+
+// Stats describes the queue.
+type Stats struct {
+	// DueRuns and DueMessages count jobs due now and not leased.
+	DueRuns int64
+	// DueMessages by channel.
+	DueMessages map[string]int64
+	// OldestDue is the due time of the oldest due job (zero: none).
+	OldestDue time.Time
+	// Scheduled counts jobs due in the future (retries, timers).
+	Scheduled int64
+	// Leased counts jobs currently held by a worker.
+	Leased int64
+}
