@@ -149,8 +149,14 @@ func (d *decoder) binaryEvent(h http.Header, ct string, body []byte) (herald.Eve
 	if !hasTime {
 		e.Time = d.defaultTime()
 	}
-	if len(body) > 0 {
+	if ct != "" {
+		if err := checkString(ct); err != nil {
+			return e, &fieldError{field: "datacontenttype", msg: fmt.Sprintf("header %q: %v", "Content-Type", err)}
+		}
+		// Kept even without a body: datacontenttype may appear without data.
 		e.DataContentType = ct
+	}
+	if len(body) > 0 {
 		if err := setBytes(&e, body, "Content-Type", "the body"); err != nil {
 			return e, &fieldError{field: "data", msg: err.Error()}
 		}

@@ -85,7 +85,7 @@ func (d *decoder) decode(header http.Header, body []byte) ([]herald.Event, bool,
 		ct = cts[0]
 		var err error
 		if mt, params, err = parseMediaType(ct); err != nil {
-			return nil, false, requestErr("invalid Content-Type: %v", err)
+			return nil, false, requestErr("invalid Content-Type %s: %v", quoteShort(ct), err)
 		}
 	}
 

@@ -1,6 +1,7 @@
 package cloudevents
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 	"strings"
@@ -25,7 +26,7 @@ func parseMediaType(s string) (string, map[string]string, error) {
 	base = strings.TrimSpace(base)
 	typ, sub, ok := strings.Cut(base, "/")
 	if !ok || !isToken(typ) || !isToken(sub) {
-		return "", nil, fmt.Errorf("%s is not a media type of the form type/subtype", quoteShort(s))
+		return "", nil, errors.New("not of the form type/subtype")
 	}
 	base = strings.ToLower(base)
 	if !hasParams || strings.TrimSpace(rest) == "" {
@@ -33,7 +34,7 @@ func parseMediaType(s string) (string, map[string]string, error) {
 	}
 	_, params, err := mime.ParseMediaType(s)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s has malformed parameters: %w", quoteShort(s), err)
+		return "", nil, fmt.Errorf("malformed parameters: %w", err)
 	}
 	return base, params, nil
 }
@@ -41,9 +42,9 @@ func parseMediaType(s string) (string, map[string]string, error) {
 // checkMediaType checks the datacontenttype attribute (RFC 2046).
 func checkMediaType(s string) error {
 	if _, _, err := parseMediaType(s); err != nil {
-		return fmt.Errorf("must be a media type (RFC 2046), got %w", err)
+		return fmt.Errorf("must be a media type (RFC 2046), got %s: %w", quoteShort(s), err)
 	}
-	return nil
+	return checkString(s)
 }
 
 // checkCharset rejects a charset parameter other than UTF-8: JSON

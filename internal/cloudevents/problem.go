@@ -51,10 +51,14 @@ func invalid(fe *fieldError) *herald.Error {
 // invalid; details holds one entry per failing item, in order.
 func invalidBatch(total int, details []herald.ItemError) *herald.Error {
 	first := details[0]
+	verb := "are"
+	if len(details) == 1 {
+		verb = "is"
+	}
 	return &herald.Error{
 		Code: herald.EINVALID,
-		Message: fmt.Sprintf("%d of %d events in the batch are invalid, so none was accepted; the first is event %d: %s",
-			len(details), total, first.Index, first.Message),
+		Message: fmt.Sprintf("%d of %d events in the batch %s invalid, so none was accepted; the first is event %d: %s",
+			len(details), total, verb, first.Index, first.Message),
 		Details: details,
 	}
 }

@@ -18,6 +18,11 @@ func parseTimestamp(s string) (time.Time, error) {
 	if !ok {
 		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp, got %s", quoteShort(s))
 	}
+	// An offset can move a time at either end of year 0000-9999 out of
+	// that range in UTC, where it has no RFC 3339 form to be sent on in.
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp within years 0000 to 9999 in UTC, got %s", quoteShort(s))
+	}
 	return t, nil
 }
 
