@@ -28,10 +28,18 @@ func ValidID(s string) bool {
 	return err == nil
 }
 
-// MinIDAt returns the smallest id that NewID could have issued at t, so
-// that "id < MinIDAt(t)" selects records created before t by id alone.
-func MinIDAt(t time.Time) string {
-	var u uuid.UUID
+// NewIDAt returns a new id whose time part is t instead of now: for
+// records created on behalf of an injected clock, and for tests.
+func NewIDAt(t time.Time) string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		panic("herald: cannot generate id: " + err.Error())
+	}
+	putMillis(&id, t)
+	return id.String()
+}
+
+func putMillis(u *uuid.UUID, t time.Time) {
 	ms := uint64(t.UnixMilli())
 	u[0] = byte(ms >> 40)
 	u[1] = byte(ms >> 32)
@@ -39,6 +47,13 @@ func MinIDAt(t time.Time) string {
 	u[3] = byte(ms >> 16)
 	u[4] = byte(ms >> 8)
 	u[5] = byte(ms)
+}
+
+// MinIDAt returns the smallest id that NewID could have issued at t, so
+// that "id < MinIDAt(t)" selects records created before t by id alone.
+func MinIDAt(t time.Time) string {
+	var u uuid.UUID
+	putMillis(&u, t)
 	u[6] = 0x70
 	u[8] = 0x80
 	return u.String()

@@ -41,6 +41,8 @@ const (
 		max_attempts = attempts + ?, updated_at = ?
 		WHERE id = ? AND status IN ('dead', 'failed') RETURNING ` + msgCols
 	qMsgStatus = `SELECT status FROM messages WHERE id = ?`
+	qEventByID = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
+	qEventType = `SELECT type FROM events WHERE id = ?`
 )
 
 // ClaimRuns implements store.Store.
@@ -65,7 +67,7 @@ func (s *Store) ClaimRuns(ctx context.Context, lease store.Lease, now time.Time,
 			return fmt.Errorf("sqlite: claim runs: %w", err)
 		}
 		for i := range jobs {
-			ev, err := getEvent(tx.QueryRow(`SELECT `+eventCols+` FROM events WHERE id = ?`, jobs[i].Run.EventID))
+			ev, err := getEvent(s.stmt(tx, qEventByID).QueryRow(jobs[i].Run.EventID))
 			if err != nil {
 				return fmt.Errorf("sqlite: claim runs: event %s: %w", jobs[i].Run.EventID, err)
 			}
@@ -109,7 +111,7 @@ func (s *Store) ClaimMessages(ctx context.Context, channels []string, lease stor
 			return fmt.Errorf("sqlite: claim messages: %w", err)
 		}
 		for i := range jobs {
-			if err := tx.QueryRow(`SELECT type FROM events WHERE id = ?`, jobs[i].Message.EventID).Scan(&jobs[i].EventType); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			if err := s.stmt(tx, qEventType).QueryRow(jobs[i].Message.EventID).Scan(&jobs[i].EventType); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("sqlite: claim messages: %w", err)
 			}
 		}

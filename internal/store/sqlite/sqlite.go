@@ -117,6 +117,10 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts Options) (
 		done:   make(chan struct{}),
 		stmts:  make(map[string]*sql.Stmt),
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
 	go s.writer()
 	return s, nil
 }
@@ -265,19 +269,30 @@ func (s *Store) commit(batch []*writeReq) {
 	}
 }
 
+// preparedQueries are prepared once on the writer connection at Open:
+// preparing later would need the connection the open transaction holds.
+var preparedQueries = []string{
+	qFindSpec, qFindIdem, qForgetKey, qInsEvent, qInsRun, qClaimRuns, qCompleteStep,
+	qInsMsg, qFinishMsg, qInsAttempt, qResume, qRetryMsg, qMsgStatus, qEventByID, qEventType,
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, q := range preparedQueries {
+		st, err := s.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare %q: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
 // stmt returns a statement prepared on the writer connection, bound to tx.
-// Only the writer goroutine calls it. Every query is a constant of this
-// package, exercised by the conformance suite, so a prepare failure is a
-// bug and panics.
+// Only the writer goroutine calls it, with one of preparedQueries.
 func (s *Store) stmt(tx *sql.Tx, query string) *sql.Stmt {
 	st, ok := s.stmts[query]
 	if !ok {
-		var err error
-		st, err = s.wdb.Prepare(query)
-		if err != nil {
-			panic(fmt.Sprintf("sqlite: prepare %q: %v", query, err))
-		}
-		s.stmts[query] = st
+		panic("sqlite: query not in preparedQueries: " + query)
 	}
 	return tx.Stmt(st)
 }
@@ -298,6 +313,10 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	<-s.done
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
