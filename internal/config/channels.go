@@ -1,0 +1,231 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+)
+
+// commonChannelKeys are the channel fields the loader handles itself;
+// every other field belongs to the provider's settings.
+func commonChannelKeys() []string {
+	return []string{"type", "url", "concurrency", "timeout", "max_attempts"}
+}
+
+func (f *file) channels(e entry) {
+	m := f.mapping(e.node, e.field)
+	for _, ce := range m.rest() {
+		if !validName(ce.key, false) {
+			f.errorf(ce.keyNode, ce.field, "invalid channel name: use lower-case letters, digits, - and _, starting with a letter or digit")
+		}
+		if first, dup := f.l.cfg.Channels[ce.key]; dup {
+			f.errorf(ce.keyNode, ce.field, "channel %q is already declared at %s", ce.key, first.Pos)
+			continue
+		}
+		// Registered even when broken, so that references to it do not
+		// add "unknown channel" noise to the real error.
+		f.l.cfg.Channels[ce.key] = f.channel(ce)
+	}
+}
+
+func (f *file) channel(e entry) *Channel {
+	ch := &Channel{Name: e.key, Pos: f.pos(e.keyNode)}
+	m := f.mapping(e.node, e.field)
+	if m == nil {
+		return ch
+	}
+	before := len(f.l.errs)
+	var ct ChannelType
+	if v, ok := m.get("type"); !ok {
+		m.required("type")
+	} else if typ, ok := f.str(v); ok {
+		if t, known := f.l.opts.ChannelTypes[typ]; known {
+			ch.Type, ct = typ, t
+		} else {
+			f.errorf(v.node, v.field, "unknown channel type %q (%s)", shown(v.node), suggest("types", keys(f.l.opts.ChannelTypes)))
+		}
+	}
+	if v, ok := m.get("concurrency"); ok {
+		ch.Concurrency, _ = f.count(v, 1)
+	}
+	if v, ok := m.get("timeout"); ok {
+		ch.Timeout, _ = f.duration(v)
+	}
+	if v, ok := m.get("max_attempts"); ok {
+		ch.MaxAttempts, _ = f.count(v, 1)
+	}
+	if ch.Type == "" {
+		// Without a type there is nothing to check the settings against.
+		m.rest()
+		return ch
+	}
+	if ct.New != nil {
+		ch.Settings = ct.New()
+	}
+	if ct.FromURL != nil {
+		if v, ok := m.get("url"); ok {
+			if u, ok := f.str(v); ok && ch.Settings != nil {
+				// The provider's message must not quote the URL: it
+				// may hold a password.
+				if err := ct.FromURL(u, ch.Settings); err != nil {
+					f.errorf(v.node, v.field, "invalid URL: %v", err)
+				}
+			}
+		}
+	}
+	f.settings(ch, m, m.rest())
+	if len(f.l.errs) == before {
+		if v, ok := ch.Settings.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				f.errorf(e.keyNode, e.field, "%v", err)
+			}
+		}
+	}
+	return ch
+}
+
+// settings decodes the provider's fields strictly into ch.Settings.
+// Unknown keys are all reported by the loader itself (the YAML library
+// stops at the first); type errors come from the library.
+func (f *file) settings(ch *Channel, m *mapping, fields []entry) {
+	if len(fields) == 0 {
+		return
+	}
+	known, checkable := settingsKeys(ch.Settings)
+	unknown := false
+	if checkable {
+		for _, fe := range fields {
+			if !known[fe.key] {
+				unknown = true
+				all := commonChannelKeys()
+				for _, k := range keys(known) {
+					if !slices.Contains(all, k) {
+						all = append(all, k)
+					}
+				}
+				if ch.Settings == nil {
+					f.errorf(fe.keyNode, m.field, "unknown key %q (channel type %s has no settings of its own; known keys: %s)", fe.key, ch.Type, strings.Join(all, ", "))
+				} else {
+					f.errorf(fe.keyNode, m.field, "unknown key %q (known keys: %s)", fe.key, strings.Join(all, ", "))
+				}
+			}
+		}
+	}
+	if unknown || ch.Settings == nil {
+		return
+	}
+	values := make([]*ast.MappingValueNode, len(fields))
+	for i, fe := range fields {
+		values[i] = fe.mv
+	}
+	sub := ast.Mapping(fields[0].mv.GetToken(), false, values...)
+	if err := decodeNode(sub, ch.Settings); err != nil {
+		f.yamlError(err, fieldAt(err, fields, m.field))
+	}
+}
+
+// decodeNode decodes n strictly into v, turning a panic of the YAML
+// library into an error.
+func decodeNode(n ast.Node, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot decode: %v", r)
+		}
+	}()
+	return yaml.NodeToValue(n, v, yaml.Strict())
+}
+
+// fieldAt names the field of fields a YAML library error points into:
+// the last one that starts before the error.
+func fieldAt(err error, fields []entry, parent string) string {
+	var yerr yaml.Error
+	if !errors.As(err, &yerr) || yerr.GetToken() == nil || yerr.GetToken().Position == nil {
+		return parent
+	}
+	at := yerr.GetToken().Position
+	field := parent
+	for _, fe := range fields {
+		p := fe.keyNode.GetToken().Position
+		if p.Line < at.Line || (p.Line == at.Line && p.Column <= at.Column) {
+			field = fe.field
+		}
+	}
+	return field
+}
+
+// settingsKeys returns the YAML keys a settings struct accepts, following
+// the YAML library's rules (the yaml tag, else the json tag, else the
+// lower-cased field name; ",inline" flattens). checkable is false for
+// settings that are not a struct, which are left to the library.
+func settingsKeys(settings any) (known map[string]bool, checkable bool) {
+	known = map[string]bool{}
+	if settings == nil {
+		return known, true
+	}
+	t := reflect.TypeOf(settings)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, false
+	}
+	addStructKeys(t, known, 0)
+	return known, true
+}
+
+func addStructKeys(t reflect.Type, known map[string]bool, depth int) {
+	if depth > 10 {
+		return
+	}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() && !sf.Anonymous {
+			continue
+		}
+		tag := sf.Tag.Get("yaml")
+		if tag == "" {
+			tag = sf.Tag.Get("json")
+		}
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(","+opts+",", ",inline,") {
+			ft := sf.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				addStructKeys(ft, known, depth+1)
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(sf.Name)
+		}
+		known[name] = true
+	}
+}
+
+// validName reports whether s is a valid channel or template name
+// ([a-z0-9][a-z0-9_-]*), or with dot also allowed, a rule name.
+func validName(s string, dot bool) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case i > 0 && (r == '-' || r == '_'):
+		case i > 0 && dot && r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
