@@ -129,6 +129,11 @@ func document(body []byte, what string) ([]byte, error) {
 	if len(doc) == 0 {
 		return nil, requestErr("the request body is empty; expected %s", what)
 	}
+	if strings.HasPrefix(string(doc[:min(len(doc), 3)]), "\uFEFF") {
+		// encoding/json would report "invalid character 'ï'", which
+		// hides what is wrong.
+		return nil, requestErr("the body starts with a byte order mark (U+FEFF); send JSON without one (RFC 8259, section 8.1)")
+	}
 	if err := checkJSON(body, "JSON"); err != nil {
 		return nil, requestErr("%v", err)
 	}

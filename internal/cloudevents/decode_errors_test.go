@@ -113,6 +113,8 @@ func TestDecodeErrors(t *testing.T) {
 			request("malformed JSON at byte offset 29: unexpected end of JSON input")},
 		{"two JSON values", header("Content-Type", "application/json"), `{"type":"a"} {"type":"b"}`, Limits{},
 			request("malformed JSON at byte offset 14: invalid character '{' after top-level value")},
+		{"byte order mark", header("Content-Type", "application/json"), "\uFEFF{\"type\":\"a\"}", Limits{},
+			request("the body starts with a byte order mark (U+FEFF); send JSON without one (RFC 8259, section 8.1)")},
 		{"invalid UTF-8", header("Content-Type", structured), "{\"specversion\":\"1.0\",\"id\":\"\xff\",\"source\":\"/s\",\"type\":\"a.b\"}", Limits{},
 			request("malformed JSON at byte offset 27: invalid UTF-8")},
 		{"structured array", header("Content-Type", structured), "[" + ev("") + "]", Limits{},

@@ -26,10 +26,12 @@
 //     JSON string holding the text. It must be valid UTF-8.
 //   - any other media type (application/octet-stream, images, Thrift,
 //     protobuf, ...): Data is a JSON string holding the bytes in standard,
-//     padded base64. A data_base64 member whose content type is absent and
-//     whose bytes are not JSON gets datacontenttype
-//     "application/octet-stream", the media type of unknown bytes, so that
-//     the event keeps saying what its data is.
+//     padded base64.
+//
+// Data given as bytes (a data_base64 member, or a binary-mode body)
+// without a content type is kept as JSON if it is valid JSON; otherwise
+// the event gets datacontenttype "application/octet-stream", the media
+// type of unknown bytes, so that it keeps saying what its data is.
 //
 // Encode reverses the mapping (textual data as a "data" string, other
 // non-JSON data as "data_base64"), so an event survives Decode, Encode,

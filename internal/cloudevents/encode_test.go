@@ -30,7 +30,12 @@ func TestEncode(t *testing.T) {
 	}{
 		{"minimal, time in UTC with nanoseconds", func(*herald.Event) {},
 			`{"specversion":"1.0","id":"s-1","source":"/s","type":"a.b","time":"2026-01-02T04:04:05.000000006Z"}`},
-		{"herald ids", func(e *herald.Event) { e.ID = "h-1"; e.ParentID = "h-0"; e.Chain = []string{"x"}; e.IdempotencyKey = "k" },
+		{"herald ids", func(e *herald.Event) {
+			e.ID = "h-1"
+			e.ParentID = "h-0"
+			e.Chain = []string{"x"}
+			e.IdempotencyKey = "k"
+		},
 			`{"specversion":"1.0","id":"s-1","source":"/s","type":"a.b","time":"2026-01-02T04:04:05.000000006Z","heraldid":"h-1","heraldparent":"h-0"}`},
 		{"extensions of every Go type, sorted", func(e *herald.Event) {
 			e.Extensions = map[string]any{"s": "x\"y", "b": true, "f": float64(-3), "i": 4, "i32": int32(5), "i64": int64(6), "n": json.Number("7")}

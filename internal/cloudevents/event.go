@@ -146,14 +146,9 @@ func (d *decoder) object(obj []byte, short bool) (herald.Event, *fieldError) {
 		}
 	}
 
+	// A present attribute is never empty here (that is an error above).
 	switch {
 	case short:
-		if e.Source == "" {
-			e.Source = shortSource
-		}
-		if e.SpecID == "" {
-			e.SpecID = d.newID()
-		}
 	case !hasSpec:
 		return e, attrMissing("specversion")
 	case e.SpecID == "":
@@ -163,6 +158,12 @@ func (d *decoder) object(obj []byte, short bool) (herald.Event, *fieldError) {
 	}
 	if e.Type == "" {
 		return e, attrMissing("type")
+	}
+	if short && e.Source == "" {
+		e.Source = shortSource
+	}
+	if short && e.SpecID == "" {
+		e.SpecID = d.newID()
 	}
 	if !hasTime {
 		e.Time = d.defaultTime()
