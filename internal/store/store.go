@@ -226,3 +226,8 @@ type Stats struct {
 	// Leased counts jobs currently held by a worker.
 	Leased int64
 }
+
+// WaitingForMessage is the WaitingFor value of a run waiting on a
+// message's outcome. A run that failed because that message died keeps
+// it, and is revived when the message is retried and succeeds.
+func WaitingForMessage(id string) string { return "message " + id }

@@ -236,17 +236,12 @@ func (s *Store) resume(tx *sql.Tx, r *store.Resume, now time.Time, messageID str
 		out = []byte("null")
 	}
 	_, err := s.stmt(tx, qResume).Exec(nanos(now), r.StepName, string(out), due, token,
-		r.RunID, WaitingForMessage(messageID))
+		r.RunID, store.WaitingForMessage(messageID))
 	if err != nil {
 		return fmt.Errorf("sqlite: resume run: %w", err)
 	}
 	return nil
 }
-
-// WaitingForMessage is the waiting_for value of a run waiting on a
-// message; a failed run with it is revived when the message is retried
-// and succeeds.
-func WaitingForMessage(id string) string { return "message " + id }
 
 // RetryMessage implements store.Store.
 func (s *Store) RetryMessage(ctx context.Context, id string, extra int, now time.Time) (*herald.Message, error) {

@@ -1,0 +1,295 @@
+// Package engine runs Herald's workflows: it accepts events, starts a run
+// for every matching rule, executes each run's steps, delivers the
+// messages they create through the channels with retries and backoff,
+// and records everything in the store.
+//
+// Work moves between three places: the HTTP request that accepts an
+// event (one group-committed transaction for the event, its runs and
+// their first jobs), in-process worker pools (a run or message created by
+// this process is handed to a pool already leased, without a database
+// round trip), and the poller, which claims from the database whatever is
+// due and not held: retries, work beyond the pools' capacity, and work
+// whose holder died.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-notify/herald/internal/channel"
+	"github.com/herald-notify/herald/internal/config"
+	"github.com/herald-notify/herald/internal/store"
+)
+
+// Snapshot is one configuration version with the senders built for it.
+type Snapshot struct {
+	Config *config.Config
+	// Senders by channel name. Snapshots of old versions loaded for
+	// runs that started under them have none: delivery always uses the
+	// current senders, so a fixed password or URL applies to retries.
+	Senders map[string]channel.Sender
+	rules   map[string]*config.Rule
+}
+
+// NewSnapshot indexes a configuration for the engine.
+func NewSnapshot(cfg *config.Config, senders map[string]channel.Sender) *Snapshot {
+	s := &Snapshot{Config: cfg, Senders: senders, rules: make(map[string]*config.Rule, len(cfg.Rules))}
+	for _, r := range cfg.Rules {
+		s.rules[r.Name] = r
+	}
+	return s
+}
+
+// VersionLoader loads a configuration version a run started under, after
+// a restart or a reload replaced it in memory.
+type VersionLoader func(ctx context.Context, version string) (*config.Config, error)
+
+// Options configures an Engine.
+type Options struct {
+	Store   store.Store
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// LoadVersion loads configuration versions not in memory.
+	LoadVersion VersionLoader
+	// PollInterval is the longest the poller sleeps (default 250ms).
+	PollInterval time.Duration
+	// QueueCapacity bounds the jobs one pool holds in memory (default 2048).
+	QueueCapacity int
+	// RunConcurrency is the number of runs executed at once (default 8).
+	RunConcurrency int
+}
+
+// Engine executes workflows. Start it once; Stop it once.
+type Engine struct {
+	store   store.Store
+	logger  *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+	load    VersionLoader
+	pollInt time.Duration
+	qcap    int
+
+	current  atomic.Pointer[Snapshot]
+	mu       sync.Mutex
+	versions map[string]*Snapshot
+	pools    map[string]*pool // by channel name
+	runs     *pool
+
+	node    string
+	seq     atomic.Uint64
+	wake    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started atomic.Bool
+	stopped atomic.Bool
+}
+
+// New returns an engine running cfg. It does not start work: call Start.
+func New(snap *Snapshot, opts Options) *Engine {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	if opts.QueueCapacity <= 0 {
+		opts.QueueCapacity = 2048
+	}
+	if opts.RunConcurrency <= 0 {
+		opts.RunConcurrency = 8
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	var node [6]byte
+	rand.Read(node[:])
+	e := &Engine{
+		store:    opts.Store,
+		logger:   opts.Logger,
+		metrics:  opts.Metrics,
+		now:      opts.Now,
+		load:     opts.LoadVersion,
+		pollInt:  opts.PollInterval,
+		qcap:     opts.QueueCapacity,
+		versions: map[string]*Snapshot{},
+		pools:    map[string]*pool{},
+		node:     hex.EncodeToString(node[:]),
+		wake:     make(chan struct{}, 1),
+	}
+	e.runs = e.newPool("runs", opts.RunConcurrency)
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.SetConfig(snap)
+	return e
+}
+
+func (e *Engine) newPool(name string, limit int) *pool {
+	p := newPool(name, limit, e.qcap, e.now, time.Second)
+	p.dropped = func() { e.metrics.leaseDropped.Inc() }
+	return p
+}
+
+// SetConfig makes snap the configuration new events run under. Runs that
+// started under an earlier version keep it.
+func (e *Engine) SetConfig(snap *Snapshot) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.versions[snap.Config.Version] = snap
+	e.current.Store(snap)
+	for name, ch := range snap.Config.Channels {
+		limit := ch.Concurrency
+		if limit <= 0 {
+			limit = snap.Config.Delivery.Concurrency
+		}
+		if p, ok := e.pools[name]; ok {
+			p.setLimit(limit)
+		} else {
+			e.pools[name] = e.newPool(name, limit)
+		}
+	}
+	e.metrics.configVersion(snap.Config.Version)
+}
+
+// Config returns the current configuration.
+func (e *Engine) Config() *config.Config { return e.current.Load().Config }
+
+// snapshot returns the snapshot of a configuration version, loading it
+// from the store if needed.
+func (e *Engine) snapshot(ctx context.Context, version string) (*Snapshot, error) {
+	e.mu.Lock()
+	s, ok := e.versions[version]
+	e.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	if e.load == nil {
+		return nil, fmt.Errorf("configuration version %s is not loaded", version)
+	}
+	cfg, err := e.load(ctx, version)
+	if err != nil {
+		return nil, fmt.Errorf("load configuration version %s: %w", version, err)
+	}
+	s = NewSnapshot(cfg, nil)
+	e.mu.Lock()
+	if old, ok := e.versions[version]; ok {
+		s = old
+	} else {
+		e.versions[version] = s
+	}
+	e.mu.Unlock()
+	return s, nil
+}
+
+// pool returns the delivery pool of a channel.
+func (e *Engine) pool(name string) *pool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.pools[name]
+	if !ok {
+		// A channel that exists only in an old version: deliver with
+		// the default limit so its messages still drain (or die visibly).
+		p = e.newPool(name, e.current.Load().Config.Delivery.Concurrency)
+		e.pools[name] = p
+	}
+	return p
+}
+
+func (e *Engine) channelNames() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.pools))
+	for n := range e.pools {
+		names = append(names, n)
+	}
+	return names
+}
+
+// newLease returns a fresh lease token valid for d.
+func (e *Engine) newLease(d time.Duration) store.Lease {
+	return store.Lease{
+		Token: e.node + "-" + strconv.FormatUint(e.seq.Add(1), 36),
+		Until: e.now().Add(d),
+	}
+}
+
+// Start starts the poller and the pruner. Workers start on demand.
+func (e *Engine) Start() {
+	if !e.started.CompareAndSwap(false, true) {
+		return
+	}
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); e.pollLoop() }()
+	go func() { defer e.wg.Done(); e.pruneLoop() }()
+}
+
+// Stop stops taking new work, waits for work in progress to finish
+// (bounded by ctx: attempts still running then are cancelled, and their
+// jobs are taken up again after a restart), and returns. It is
+// idempotent.
+func (e *Engine) Stop(ctx context.Context) error {
+	if !e.stopped.CompareAndSwap(false, true) {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		e.mu.Lock()
+		pools := []*pool{e.runs}
+		for _, p := range e.pools {
+			pools = append(pools, p)
+		}
+		e.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, p := range pools {
+			wg.Go(p.stop)
+		}
+		wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("engine: drain: %w", ctx.Err())
+	}
+	e.cancel()
+	<-done
+	e.wg.Wait()
+	return err
+}
+
+// Wake tells the poller to look for due work now.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Drained reports whether no job is queued or running in memory; tests
+// and the load tool use it.
+func (e *Engine) Drained() bool {
+	e.mu.Lock()
+	pools := []*pool{e.runs}
+	for _, p := range e.pools {
+		pools = append(pools, p)
+	}
+	e.mu.Unlock()
+	for _, p := range pools {
+		if q, r := p.depth(); q+r > 0 {
+			return false
+		}
+	}
+	return true
+}

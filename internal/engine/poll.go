@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"context"
+	"time"
+)
+
+// claimBatch is the most jobs one claim takes from one queue.
+const claimBatch = 256
+
+// pollLoop claims due work the in-process hand-off did not cover:
+// retries that came due, work created while pools were full, and work
+// whose lease expired because its holder died.
+func (e *Engine) pollLoop() {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.wake:
+		case <-timer.C:
+		}
+		more := e.pollOnce()
+		wait := e.pollInt
+		if more {
+			wait = 0
+		} else if next, err := e.store.NextDue(e.ctx); err == nil && !next.IsZero() {
+			wait = min(wait, max(0, next.Sub(e.now())))
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(max(wait, time.Millisecond))
+	}
+}
+
+// pollOnce claims due jobs into the pools that have room and reports
+// whether a full batch was claimed (so there may be more).
+func (e *Engine) pollOnce() bool {
+	if e.stopped.Load() {
+		return false
+	}
+	ctx := e.ctx
+	now := e.now()
+	next, err := e.store.NextDue(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.logger.Error("poll", "err", err)
+		}
+		return false
+	}
+	if next.IsZero() || next.After(now) {
+		return false
+	}
+	more := false
+	snap := e.current.Load()
+	if n := e.runs.reserve(claimBatch); n > 0 {
+		lease := e.newLease(snap.Config.Delivery.Lease)
+		jobs, err := e.store.ClaimRuns(ctx, lease, now, n)
+		if err != nil && ctx.Err() == nil {
+			e.logger.Error("claim runs", "err", err)
+		}
+		e.runs.release(n - len(jobs))
+		for _, j := range jobs {
+			e.metrics.claimed.WithLabelValues("runs").Inc()
+			e.pushRun(j, true)
+		}
+		more = more || len(jobs) == n
+	}
+	for _, name := range e.channelNames() {
+		p := e.pool(name)
+		n := p.reserve(claimBatch)
+		if n == 0 {
+			continue
+		}
+		lease := e.newLease(e.messageLease(snap, name))
+		jobs, err := e.store.ClaimMessages(ctx, []string{name}, lease, now, n)
+		if err != nil && ctx.Err() == nil {
+			e.logger.Error("claim messages", "channel", name, "err", err)
+		}
+		p.release(n - len(jobs))
+		for _, j := range jobs {
+			e.metrics.claimed.WithLabelValues(name).Inc()
+			p.push(&job{priority: int(j.Message.Priority), leaseUntil: j.Lease.Until, run: func() { e.deliver(j) }}, true)
+		}
+		more = more || len(jobs) == n
+	}
+	return more
+}
+
+// pruneLoop deletes old finished records, a slice at a time.
+func (e *Engine) pruneLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.Prune(e.ctx)
+	}
+}
+
+// Prune deletes events (with their runs, messages and attempts) older
+// than the retention, in slices so ingestion is never blocked for long.
+func (e *Engine) Prune(ctx context.Context) int {
+	cfg := e.current.Load().Config
+	if cfg.Retention.Events <= 0 {
+		return 0
+	}
+	now := e.now()
+	total := 0
+	for ctx.Err() == nil {
+		n, err := e.store.Prune(ctx, now.Add(-cfg.Retention.Events), now.Add(-cfg.Retention.Idempotency), 500)
+		if err != nil {
+			e.logger.Error("prune", "err", err)
+			break
+		}
+		total += n
+		if n < 500 {
+			break
+		}
+	}
+	if total > 0 {
+		e.logger.Info("pruned old events", "events", total)
+	}
+	return total
+}
