@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,7 +159,7 @@ func (l *loader) add(pos Pos, field, msg string) {
 }
 
 func (l *loader) loadFile(src Source) {
-	f := &file{l: l, path: src.Path, dir: filepath.Dir(src.Path), data: src.Data, anchors: map[string]ast.Node{}, aliases: maxAliases}
+	f := &file{l: l, path: src.Path, dir: filepath.Dir(src.Path), data: src.Data, anchors: map[string]ast.Node{}, aliases: maxAliases, expanding: map[string]bool{}}
 	doc, ok := f.parse(src.Data)
 	if !ok || doc == nil {
 		return
@@ -247,13 +248,16 @@ func (f *file) yamlError(err error, field string) {
 	if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
 		pos.Line, pos.Col = tk.Position.Line, tk.Position.Column
 	}
-	msg := yerr.GetMessage()
+	// The library writes positions as [line:col].
+	msg := yamlPosRE.ReplaceAllString(yerr.GetMessage(), "line $1")
 	var terr *yaml.TypeError
 	if errors.As(err, &terr) && terr.DstType != nil && terr.SrcType != nil {
 		msg = fmt.Sprintf("want %s, got %s", typeName(terr.DstType.Kind().String()), typeName(terr.SrcType.Kind().String()))
 	}
 	f.l.add(pos, field, msg)
 }
+
+var yamlPosRE = regexp.MustCompile(`\[(\d+):\d+\]`)
 
 func typeName(kind string) string {
 	switch {

@@ -29,6 +29,8 @@ type file struct {
 	data    []byte
 	anchors map[string]ast.Node
 	aliases int
+	// expanding holds the aliases value is inside of.
+	expanding map[string]bool
 }
 
 func (f *file) errorf(n ast.Node, field, format string, args ...any) {
@@ -319,6 +321,25 @@ func (f *file) value(n ast.Node, field string, depth int) (any, bool) {
 		f.errorf(n, field, "nested more than %d levels deep", maxDepth)
 		return nil, false
 	}
+	// An alias inside its own anchor would expand forever.
+	switch a := n.(type) {
+	case *ast.AliasNode:
+		if a.Value != nil {
+			name := a.Value.GetToken().Value
+			if f.expanding[name] {
+				f.errorf(n, field, "alias *%s is used inside its own anchor", name)
+				return nil, false
+			}
+			f.expanding[name] = true
+			defer delete(f.expanding, name)
+		}
+	case *ast.AnchorNode:
+		if a.Name != nil {
+			name := a.Name.GetToken().Value
+			f.expanding[name] = true
+			defer delete(f.expanding, name)
+		}
+	}
 	n, ok := f.resolve(n, field)
 	if !ok {
 		return nil, false
@@ -344,7 +365,8 @@ func (f *file) value(n ast.Node, field string, depth int) (any, bool) {
 		out := make(map[string]any, len(m.entries))
 		good := true
 		for _, e := range m.rest() {
-			val, ok := f.value(e.node, e.field, depth+1)
+			// The entry's raw value, so that an alias is seen as one.
+			val, ok := f.value(e.mv.Value, e.field, depth+1)
 			good = good && ok
 			out[e.key] = val
 		}

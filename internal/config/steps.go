@@ -50,6 +50,8 @@ func (f *file) step(r *Rule, rulePrefix string, e entry, index int, names map[st
 	}
 	if kind == nil {
 		f.errorf(e.node, e.field, "a step needs one of: %s", strings.Join(known[2:], ", "))
+		m.get("name")
+		m.get("if")
 		m.finish(known...)
 		return nil
 	}

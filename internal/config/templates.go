@@ -95,7 +95,12 @@ func (f *file) indent(line int) int {
 // renderValue compiles a structured value (mapping, list or string) whose
 // string leaves are templates named name.<path>.
 func (f *file) renderValue(e entry, name string) *render.Value {
-	v, ok := f.value(e.node, e.field, 0)
+	raw := e.node
+	if e.mv != nil {
+		// The unresolved value, so that an anchor on it is seen.
+		raw = e.mv.Value
+	}
+	v, ok := f.value(raw, e.field, 0)
 	if !ok {
 		return nil
 	}

@@ -34,7 +34,7 @@ func (f *file) duration(e entry) (time.Duration, bool) {
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	days, rest, ok := strings.Cut(s, "d")
-	if !ok {
+	if !ok || days == "" || strings.Trim(days, "0123456789") != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return 0, fmt.Errorf("use a number and a unit: ms, s, m, h or d (e.g. 30s, 10m, 7d)")
@@ -67,11 +67,12 @@ func (f *file) byteSize(e entry) (int64, bool) {
 		}
 		return n, ok
 	}
-	s, ok := f.str(e)
+	s, ok := e.node.(*ast.StringNode)
 	if !ok {
+		f.errorf(e.node, e.field, "want a size (e.g. 1MiB, 512KiB or 1048576), got %s", kindOf(e.node))
 		return 0, false
 	}
-	n, err := parseByteSize(s)
+	n, err := parseByteSize(s.Value)
 	if err != nil {
 		f.errorf(e.node, e.field, "%q is not a size: %v", shown(e.node), err)
 		return 0, false

@@ -54,6 +54,10 @@ func newError(name string, err error) *Error {
 	if errors.As(err, &herr) {
 		e.Line = herr.Line
 		e.Message = herr.Description
+		if herr.ErrorCode == htemplate.ErrEndContext {
+			// The description ends in an internal state dump.
+			e.Message = "ends inside a tag, attribute, quote or comment; close it"
+		}
 		return e
 	}
 	var xerr ttemplate.ExecError

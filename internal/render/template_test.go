@@ -210,7 +210,7 @@ func TestErrors(t *testing.T) {
 			name:  "html-context",
 			html:  true,
 			src:   `<a href="{{ .x }}>`,
-			parse: `template "html-context": ends in a non-text context`,
+			parse: `template "html-context": ends inside a tag, attribute, quote or comment; close it`,
 		},
 		{
 			name:  "recursion",
