@@ -18,7 +18,7 @@ func commonChannelKeys() []string {
 }
 
 func (f *file) channels(e entry) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	for _, ce := range m.rest() {
 		if !validName(ce.key, false) {
 			f.errorf(ce.keyNode, ce.field, "invalid channel name: use lower-case letters, digits, - and _, starting with a letter or digit")
@@ -35,7 +35,7 @@ func (f *file) channels(e entry) {
 
 func (f *file) channel(e entry) *Channel {
 	ch := &Channel{Name: e.key, Pos: f.pos(e.keyNode)}
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if m == nil {
 		return ch
 	}

@@ -157,6 +157,16 @@ func (f *file) mapping(n ast.Node, field string) *mapping {
 	return m
 }
 
+// mappingOf returns the value of e as a mapping, like mapping. A null
+// value's errors ("missing required key") are reported at e's key.
+func (f *file) mappingOf(e entry) *mapping {
+	m := f.mapping(e.node, e.field)
+	if m != nil && m.node == nil && e.keyNode != nil {
+		m.node = e.keyNode
+	}
+	return m
+}
+
 // get returns the entry for key, marking it used. A null value counts as
 // absent, so optional fields take their defaults.
 func (m *mapping) get(key string) (entry, bool) {

@@ -15,7 +15,7 @@ func (f *file) rules(e entry) {
 }
 
 func (f *file) rule(e entry) *Rule {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if m == nil {
 		return nil
 	}

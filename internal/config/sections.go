@@ -35,7 +35,7 @@ func setDefaults(cfg *Config) {
 }
 
 func (f *file) server(e entry) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	s := &f.l.cfg.Server
 	if v, ok := m.get("listen"); ok {
 		if addr, ok := f.str(v); ok {
@@ -119,7 +119,7 @@ func loopback(host string) bool {
 }
 
 func (f *file) storage(e entry) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if v, ok := m.get("path"); ok {
 		if p, ok := f.str(v); ok {
 			f.l.cfg.Storage.Path = p
@@ -129,7 +129,7 @@ func (f *file) storage(e entry) {
 }
 
 func (f *file) delivery(e entry) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	d := &f.l.cfg.Delivery
 	if v, ok := m.get("max_attempts"); ok {
 		if n, ok := f.count(v, 1); ok {
@@ -137,7 +137,7 @@ func (f *file) delivery(e entry) {
 		}
 	}
 	if v, ok := m.get("backoff"); ok {
-		b := f.mapping(v.node, v.field)
+		b := f.mappingOf(v)
 		if w, ok := b.get("initial"); ok {
 			if t, ok := f.duration(w); ok {
 				d.BackoffInitial = t
@@ -177,7 +177,7 @@ func (f *file) delivery(e entry) {
 }
 
 func (f *file) retention(e entry) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	r := &f.l.cfg.Retention
 	if v, ok := m.get("events"); ok {
 		if t, ok := f.duration(v); ok {
@@ -193,7 +193,7 @@ func (f *file) retention(e entry) {
 }
 
 func (f *file) network(e entry) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if v, ok := m.get("allow_private"); ok {
 		items, _ := f.strs(v)
 		for _, it := range items {

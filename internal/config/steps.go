@@ -27,7 +27,7 @@ func stepKinds() []stepKind {
 }
 
 func (f *file) step(r *Rule, rulePrefix string, e entry, index int, names map[string]int) *Step {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if m == nil {
 		return nil
 	}
@@ -86,7 +86,7 @@ func (f *file) step(r *Rule, rulePrefix string, e entry, index int, names map[st
 }
 
 func (f *file) notify(r *Rule, s *Step, e entry, prefix string) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if m == nil {
 		return
 	}
@@ -126,13 +126,13 @@ func (f *file) notify(r *Rule, s *Step, e entry, prefix string) {
 		n.Priority, _ = f.priority(v)
 	}
 	if !m.has("template") && !m.has("subject") && !m.has("text") && !m.has("html") && !m.has("data") {
-		f.errorf(e.node, e.field, "notify needs content: a template, or inline subject, text, html or data")
+		f.errorf(m.node, e.field, "notify needs content: a template, or inline subject, text, html or data")
 	}
 	m.finish("channel", "to", "template", "subject", "text", "html", "data", "priority")
 }
 
 func (f *file) webhook(r *Rule, s *Step, e entry, prefix string) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if m == nil {
 		return
 	}
@@ -165,7 +165,7 @@ func (f *file) webhook(r *Rule, s *Step, e entry, prefix string) {
 		}
 	}
 	if v, ok := m.get("headers"); ok {
-		hm := f.mapping(v.node, v.field)
+		hm := f.mappingOf(v)
 		for _, h := range hm.rest() {
 			if !validHeader(h.key) {
 				f.errorf(h.keyNode, h.field, "%q is not a valid HTTP header name", h.key)
@@ -186,7 +186,7 @@ func (f *file) webhook(r *Rule, s *Step, e entry, prefix string) {
 }
 
 func (f *file) emit(r *Rule, s *Step, e entry, prefix string) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	if m == nil {
 		return
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func (f *file) templates(e entry) {
-	m := f.mapping(e.node, e.field)
+	m := f.mappingOf(e)
 	for _, te := range m.rest() {
 		if !validName(te.key, false) {
 			f.errorf(te.keyNode, te.field, "invalid template name: use lower-case letters, digits, - and _, starting with a letter or digit")
@@ -21,7 +21,7 @@ func (f *file) templates(e entry) {
 		}
 		t := &Template{Name: te.key, Pos: f.pos(te.keyNode)}
 		f.l.cfg.Templates[te.key] = t
-		tm := f.mapping(te.node, te.field)
+		tm := f.mappingOf(te)
 		if tm == nil {
 			continue
 		}
