@@ -194,3 +194,8 @@ func writeConfig(t *testing.T, yaml string) string {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func fmtSscan(s string, v *int64) (int, error) { return fmt.Sscan(s, v) }
+
+func ioCopy(w io.Writer, resp *http.Response) (int64, error) {
+	defer resp.Body.Close()
+	return io.Copy(w, resp.Body)
+}
