@@ -38,10 +38,10 @@ func TestBadRequests(t *testing.T) {
 	h := start(t, writeConfig(t, apiConfig), nil)
 	tests := []struct {
 		name, method, path, ctype, body string
-		header                           map[string]string
-		status                           int
-		code                             string
-		detail                           string // a substring of the detail
+		header                          map[string]string
+		status                          int
+		code                            string
+		detail                          string // a substring of the detail
 	}{
 		{"malformed JSON", "POST", "/v1/events", "application/json", `{"type": "a",}`, nil, 400, herald.EINVALID, "malformed JSON at byte offset 14"},
 		{"missing type", "POST", "/v1/events", "application/json", `{"data": {}}`, nil, 400, herald.EINVALID, `"type"`},
