@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,8 +189,6 @@ func writeConfig(t *testing.T, yaml string) string {
 	}
 	return p
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func fmtSscan(s string, v *int64) (int, error) { return fmt.Sscan(s, v) }
 

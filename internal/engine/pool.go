@@ -98,16 +98,6 @@ func (p *pool) release(n int) {
 	p.mu.Unlock()
 }
 
-// free returns how many more jobs the pool will accept.
-func (p *pool) free() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stopped {
-		return 0
-	}
-	return max(0, p.capacity-len(p.queue)-p.running-p.reserved)
-}
-
 // push queues a job; reserved says whether it uses a reservation.
 func (p *pool) push(j *job, reserved bool) {
 	p.mu.Lock()
