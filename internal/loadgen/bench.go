@@ -1,0 +1,353 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// BenchOptions configure Bench.
+type BenchOptions struct {
+	// Target is the base URL of a running server. Its configuration must
+	// send every event of EventType to the receiver (see Config and
+	// ReceiverListen). Empty: Bench starts Binary as a child process with
+	// a generated configuration and a fresh database in a temporary
+	// folder.
+	Target string
+	// Binary is the herald executable to start when Target is empty.
+	Binary string
+	// DB is the running server's database file, for row counts in Target
+	// mode (optional: without it rows are not counted).
+	DB string
+	// Token is the API bearer token of a Target that needs one.
+	Token string
+	// EventType is the type of the events sent (default DefaultEventType).
+	EventType string
+	// ReceiverListen is the receiver's address (default 127.0.0.1:0; a
+	// Target's configuration needs a fixed one).
+	ReceiverListen string
+	// Rate, Concurrency, Count and Duration are the Driver's.
+	Rate        float64
+	Concurrency int
+	Count       int
+	Duration    time.Duration
+	// DrainTimeout bounds the wait, after the last request, for the
+	// receiver to have every accepted event (default 60s).
+	DrainTimeout time.Duration
+	// ChannelConcurrency is the webhook channel's concurrency in the
+	// generated configuration (0: the server's default).
+	ChannelConcurrency int
+	// ServerLog receives the child server's log (nil: a file in the
+	// temporary folder, named in the report).
+	ServerLog io.Writer
+}
+
+// Report is what Bench measured. Durations are nanoseconds in JSON.
+type Report struct {
+	Date    time.Time `json:"date"`
+	Machine Machine   `json:"machine"`
+	// Server is "child" or the Target URL.
+	Server string `json:"server"`
+	// ServerLog is the child server's log file, when Bench wrote one.
+	ServerLog string `json:"server_log,omitempty"`
+	// Loop is "open" (fixed rate) or "closed" (saturation).
+	Loop        string        `json:"loop"`
+	Rate        float64       `json:"rate,omitempty"`
+	Concurrency int           `json:"concurrency"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+
+	Sent     int `json:"sent"`
+	Accepted int `json:"accepted"`
+	// AcceptedPerSec is accepted events over the time from the first
+	// scheduled send to the last answer.
+	AcceptedPerSec float64           `json:"accepted_per_s"`
+	Errors         map[string]int    `json:"errors"`
+	ErrorSamples   map[string]string `json:"error_samples,omitempty"`
+
+	// Delivered is accepted events the receiver got at least once;
+	// Missing those it did not get within the drain timeout.
+	Delivered int `json:"delivered"`
+	Missing   int `json:"missing"`
+	// DeliveredPerSec is Delivered over the time from the first scheduled
+	// send to the last delivery: end-to-end throughput.
+	DeliveredPerSec float64       `json:"delivered_per_s"`
+	Receiver        ReceiverStats `json:"receiver"`
+
+	// EndToEnd is scheduled send → webhook at the receiver, per delivered
+	// event (first delivery).
+	EndToEnd Percentiles `json:"end_to_end"`
+	// Ack is scheduled send → 202, per accepted event.
+	Ack Percentiles `json:"ack"`
+	// SendLag is scheduled send → request started: how far the driver
+	// itself fell behind its schedule (it should stay small).
+	SendLag Percentiles `json:"send_lag"`
+
+	// ServerCPU is the server's CPU time (user+system) during the run and
+	// the drain; CPUSource says where it was read.
+	ServerCPU      time.Duration `json:"server_cpu_ns"`
+	CPUPerEvent    time.Duration `json:"cpu_per_event_ns"`
+	CPUSource      string        `json:"cpu_source,omitempty"`
+	WriteBytes     int64         `json:"write_bytes,omitempty"`
+	WriteBytesPerE float64       `json:"write_bytes_per_event,omitempty"`
+	// Rows are the rows added to each ledger table during the run;
+	// RowsPerEvent their sum over Accepted.
+	Rows         map[string]int64 `json:"rows,omitempty"`
+	RowsPerEvent float64          `json:"rows_per_event,omitempty"`
+
+	// Notes are problems met while measuring (a counter not read, ...).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Machine describes where the benchmark ran.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpu_model"`
+	MemoryMiB int64  `json:"memory_mib"`
+	GoVersion string `json:"go"`
+	OS        string `json:"os"`
+}
+
+// Bench drives a server with the options' load, waits until the receiver
+// has every accepted event (bounded by DrainTimeout) and reports. It
+// returns an error only when it could not measure at all.
+func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
+	if o.EventType == "" {
+		o.EventType = DefaultEventType
+	}
+	if o.ReceiverListen == "" {
+		o.ReceiverListen = "127.0.0.1:0"
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 60 * time.Second
+	}
+	rep := &Report{Date: time.Now().UTC(), Machine: ThisMachine(), Rows: map[string]int64{}}
+	rcv := NewReceiver(nil)
+	if err := rcv.Start(o.ReceiverListen); err != nil {
+		return nil, err
+	}
+	defer rcv.Close()
+
+	var srv *Server
+	baseURL, dbPath := o.Target, o.DB
+	if o.Target == "" {
+		dir, err := os.MkdirTemp("", "herald-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		cfgPath := filepath.Join(dir, "herald.yaml")
+		cfg := Config(ConfigOptions{ReceiverURL: rcv.URL(), EventType: o.EventType, Concurrency: o.ChannelConcurrency})
+		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		logw := o.ServerLog
+		if logw == nil {
+			f, err := os.CreateTemp("", "herald-bench-*.log")
+			if err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+			defer f.Close()
+			logw, rep.ServerLog = f, f.Name()
+		}
+		dbPath = filepath.Join(dir, "data", "herald.db")
+		srv, err = StartServer(ctx, ServerOptions{Binary: o.Binary, Config: cfgPath, DB: dbPath, Log: logw})
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Kill()
+		baseURL = srv.URL
+		rep.Server = "child"
+	} else {
+		rep.Server = o.Target
+	}
+
+	probe := &http.Client{Timeout: 5 * time.Second}
+	cpu0, cpuSrc, err := serverCPU(ctx, srv, probe, baseURL)
+	if err != nil {
+		rep.Notes = append(rep.Notes, err.Error())
+	}
+	msgs0, _, _ := ScrapeMetric(ctx, probe, baseURL, "herald_messages_total")
+	var usage0 Usage
+	if srv != nil {
+		usage0, _ = srv.Usage()
+	}
+	var rows0 map[string]int64
+	if srv == nil && dbPath != "" {
+		if rows0, err = CountRows(ctx, dbPath); err != nil {
+			rep.Notes = append(rep.Notes, err.Error())
+			dbPath = ""
+		}
+	}
+
+	d := &Driver{URL: baseURL, Type: o.EventType, Token: o.Token, Rate: o.Rate,
+		Concurrency: o.Concurrency, Count: o.Count, Duration: o.Duration}
+	res, err := d.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Loop, rep.Rate, rep.Concurrency = "closed", res.Rate, res.Concurrency
+	if res.Rate > 0 {
+		rep.Loop = "open"
+	}
+	accepted := res.Accepted()
+	dctx, cancel := context.WithTimeout(ctx, o.DrainTimeout)
+	missing, _ := rcv.WaitAll(dctx, accepted)
+	cancel()
+
+	// The server records each attempt just after the receiver answers:
+	// let it finish before reading its CPU time.
+	if len(missing) == 0 && len(accepted) > 0 {
+		waitMessagesRecorded(ctx, probe, baseURL, msgs0+float64(len(accepted)))
+	}
+	if cpu1, _, err := serverCPU(ctx, srv, probe, baseURL); err == nil && cpuSrc != "" {
+		rep.ServerCPU, rep.CPUSource = cpu1-cpu0, cpuSrc
+	}
+	if srv != nil {
+		if u1, err := srv.Usage(); err == nil {
+			rep.WriteBytes = u1.WriteBytes - usage0.WriteBytes
+		}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := srv.Stop(sctx); err != nil {
+			rep.Notes = append(rep.Notes, "server stop: "+err.Error())
+		}
+		cancel()
+	}
+	if dbPath != "" {
+		rows1, err := CountRows(ctx, dbPath)
+		if err != nil {
+			rep.Notes = append(rep.Notes, err.Error())
+		} else {
+			for _, t := range LedgerTables {
+				rep.Rows[t] = rows1[t] - rows0[t]
+			}
+		}
+	}
+	rep.fill(res, rcv, accepted, missing)
+	return rep, nil
+}
+
+// fill computes the report's numbers from the driver's and the
+// receiver's records.
+func (rep *Report) fill(res *Result, rcv *Receiver, accepted, missing []int64) {
+	rep.Sent = len(res.Requests)
+	rep.Accepted = len(accepted)
+	rep.Errors = res.Errors()
+	rep.ErrorSamples = res.ErrorSamples()
+	rep.Receiver = rcv.Stats()
+	rep.Missing = len(missing)
+	rep.Delivered = rep.Accepted - rep.Missing
+
+	var acks, lags, e2e []time.Duration
+	var lastAck time.Time
+	for i := range res.Requests {
+		q := &res.Requests[i]
+		if !q.Start.IsZero() {
+			lags = append(lags, q.Start.Sub(q.Scheduled))
+		}
+		if !q.Accepted() {
+			continue
+		}
+		acks = append(acks, q.Latency())
+		if q.End.After(lastAck) {
+			lastAck = q.End
+		}
+	}
+	var lastDelivery time.Time
+	for _, seq := range accepted {
+		if d, ok := rcv.Delivery(seq); ok {
+			e2e = append(e2e, d.Latency())
+			if d.At.After(lastDelivery) {
+				lastDelivery = d.At
+			}
+		}
+	}
+	rep.Elapsed = res.End.Sub(res.Start)
+	if s := lastAck.Sub(res.Start).Seconds(); s > 0 {
+		rep.AcceptedPerSec = float64(rep.Accepted) / s
+	}
+	if s := lastDelivery.Sub(res.Start).Seconds(); s > 0 {
+		rep.DeliveredPerSec = float64(rep.Delivered) / s
+	}
+	rep.Ack, rep.SendLag, rep.EndToEnd = Summarize(acks), Summarize(lags), Summarize(e2e)
+	if rep.Accepted > 0 {
+		n := float64(rep.Accepted)
+		rep.CPUPerEvent = rep.ServerCPU / time.Duration(rep.Accepted)
+		rep.WriteBytesPerE = float64(rep.WriteBytes) / n
+		var sum int64
+		for _, v := range rep.Rows {
+			sum += v
+		}
+		rep.RowsPerEvent = float64(sum) / n
+	}
+}
+
+// serverCPU reads the server's CPU time: from /proc for a child, from
+// process_cpu_seconds_total at /metrics otherwise.
+func serverCPU(ctx context.Context, srv *Server, client *http.Client, baseURL string) (time.Duration, string, error) {
+	if srv != nil {
+		if u, err := srv.Usage(); err == nil {
+			return u.CPU, "/proc/PID/stat", nil
+		}
+	}
+	v, ok, err := ScrapeMetric(ctx, client, baseURL, "process_cpu_seconds_total")
+	if err != nil {
+		return 0, "", err
+	}
+	if !ok {
+		return 0, "", errors.New("server CPU not measured: /metrics has no process_cpu_seconds_total")
+	}
+	return time.Duration(v * float64(time.Second)), "process_cpu_seconds_total", nil
+}
+
+// waitMessagesRecorded waits, at most a few seconds, until the server's
+// herald_messages_total reaches n: the attempts are recorded.
+func waitMessagesRecorded(ctx context.Context, client *http.Client, baseURL string, n float64) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		v, _, err := ScrapeMetric(ctx, client, baseURL, "herald_messages_total")
+		if err != nil || v >= n {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ThisMachine describes the machine the process runs on.
+func ThisMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				m.MemoryMiB = kb / 1024
+			}
+		}
+	}
+	return m
+}

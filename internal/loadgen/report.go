@@ -1,0 +1,73 @@
+package loadgen
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// WriteText writes the report for people.
+func (rep *Report) WriteText(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	loop := fmt.Sprintf("closed loop (saturation), %d connections", rep.Concurrency)
+	if rep.Loop == "open" {
+		loop = fmt.Sprintf("open loop at %g events/s, %d connections", rep.Rate, rep.Concurrency)
+	}
+	p("herald bench: %s, %s; server: %s\n", loop, rep.Elapsed.Round(time.Millisecond), rep.Server)
+	p("machine:      %d CPUs, %s, %d MiB, %s %s\n", rep.Machine.CPUs, rep.Machine.CPUModel,
+		rep.Machine.MemoryMiB, rep.Machine.GoVersion, rep.Machine.OS)
+	p("events:       %d sent, %d accepted (%.0f/s)\n", rep.Sent, rep.Accepted, rep.AcceptedPerSec)
+	p("errors:       %s\n", formatErrors(rep.Errors, rep.ErrorSamples))
+	p("delivered:    %d (%.0f/s end to end), %d missing; receiver: %d requests, %d duplicate deliveries, %d extra keys, %d malformed\n",
+		rep.Delivered, rep.DeliveredPerSec, rep.Missing, rep.Receiver.Requests, rep.Receiver.Duplicates,
+		rep.Receiver.ExtraKeys, rep.Receiver.Malformed)
+	p("latency:      %-12s %9s %9s %9s %9s\n", "", "p50", "p90", "p99", "max")
+	row := func(name string, q Percentiles) {
+		p("              %-12s %9s %9s %9s %9s  (n=%d)\n", name, ms(q.P50), ms(q.P90), ms(q.P99), ms(q.Max), q.N)
+	}
+	row("end to end", rep.EndToEnd)
+	row("request→202", rep.Ack)
+	row("send lag", rep.SendLag)
+	if rep.CPUSource != "" {
+		p("server CPU:   %s per event (%s in all, from %s)\n", ms(rep.CPUPerEvent), rep.ServerCPU.Round(time.Millisecond), rep.CPUSource)
+	}
+	if len(rep.Rows) > 0 {
+		var parts []string
+		for _, t := range LedgerTables {
+			parts = append(parts, fmt.Sprintf("%s %d", t, rep.Rows[t]))
+		}
+		p("database:     %.2f rows per event (%s)\n", rep.RowsPerEvent, strings.Join(parts, ", "))
+	}
+	if rep.WriteBytes > 0 {
+		p("disk writes:  %.0f bytes per event (%d in all)\n", rep.WriteBytesPerE, rep.WriteBytes)
+	}
+	if rep.ServerLog != "" {
+		p("server log:   %s\n", rep.ServerLog)
+	}
+	for _, n := range rep.Notes {
+		p("note:         %s\n", n)
+	}
+}
+
+func formatErrors(errs map[string]int, samples map[string]string) string {
+	if len(errs) == 0 {
+		return "none"
+	}
+	var kinds []string
+	for k := range errs {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", k, errs[k], samples[k]))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// ms formats a duration in milliseconds with two decimals.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
