@@ -66,6 +66,10 @@ type Driver struct {
 	Concurrency int
 	// Count bounds the number of events (0: no bound but Duration).
 	Count int
+	// FirstSeq is the seq of the first event (events are numbered
+	// FirstSeq, FirstSeq+1, ...), so that runs feeding one Receiver do not
+	// overlap.
+	FirstSeq int64
 	// Duration bounds the time events are sent (0: no bound but Count).
 	Duration time.Duration
 	// Timeout bounds one request (default 10s).
@@ -234,7 +238,7 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 		for w := range d.Concurrency {
 			wg.Go(func() {
 				for j := range jobs {
-					outs[w] = append(outs[w], d.send(ctx, endpoint, j.seq, j.scheduled))
+					outs[w] = append(outs[w], d.send(ctx, endpoint, d.FirstSeq+j.seq, j.scheduled))
 				}
 			})
 		}
@@ -253,7 +257,7 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 					if !deadline.IsZero() && !now.Before(deadline) {
 						return
 					}
-					outs[w] = append(outs[w], d.send(ctx, endpoint, seq, now))
+					outs[w] = append(outs[w], d.send(ctx, endpoint, d.FirstSeq+seq, now))
 				}
 			})
 		}
