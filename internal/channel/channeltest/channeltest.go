@@ -94,9 +94,10 @@ func classOf(err error) (channel.Class, *channel.Error) {
 	return channel.ClassRetryable, nil
 }
 
-// manualContext is a context the test expires by hand, so a "deadline"
-// can be simulated at a chosen moment instead of waiting for a clock.
-type manualContext struct {
+// ManualContext is a context the test ends by hand, so that an expired
+// deadline or a cancellation happens at a chosen moment (say, once the
+// request reached the provider) instead of after a wall-clock wait.
+type ManualContext struct {
 	context.Context
 	done chan struct{}
 	once sync.Once
@@ -104,19 +105,26 @@ type manualContext struct {
 	err  error
 }
 
-func newManualContext(parent context.Context) *manualContext {
-	return &manualContext{Context: parent, done: make(chan struct{})}
+// NewManualContext returns a ManualContext with parent's values (and
+// parent's deadline, which the test should leave unset).
+func NewManualContext(parent context.Context) *ManualContext {
+	return &ManualContext{Context: parent, done: make(chan struct{})}
 }
 
-func (c *manualContext) Done() <-chan struct{} { return c.done }
+// Done implements context.Context.
+func (c *ManualContext) Done() <-chan struct{} { return c.done }
 
-func (c *manualContext) Err() error {
+// Err implements context.Context.
+func (c *ManualContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
-func (c *manualContext) end(err error) {
+// End ends the context with err: context.DeadlineExceeded to simulate an
+// expired deadline, context.Canceled for a cancellation. Later calls do
+// nothing.
+func (c *ManualContext) End(err error) {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.err = err

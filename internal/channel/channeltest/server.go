@@ -59,7 +59,7 @@ type result struct {
 // reached the provider, ends ctx with cause, and returns the outcome.
 func sendWhenArrived(t *testing.T, s channel.Sender, m *channel.Message, p *provider, cause error) result {
 	t.Helper()
-	ctx := newManualContext(t.Context())
+	ctx := NewManualContext(t.Context())
 	done := make(chan result, 1)
 	go func() {
 		r, err := s.Send(ctx, m)
@@ -70,7 +70,7 @@ func sendWhenArrived(t *testing.T, s channel.Sender, m *channel.Message, p *prov
 	case r := <-done:
 		t.Fatalf("Send returned before the request reached the provider: %v", r.err)
 	}
-	ctx.end(cause)
+	ctx.End(cause)
 	return <-done
 }
 
