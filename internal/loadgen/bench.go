@@ -102,6 +102,9 @@ type Report struct {
 	// RowsPerEvent their sum over Accepted.
 	Rows         map[string]int64 `json:"rows,omitempty"`
 	RowsPerEvent float64          `json:"rows_per_event,omitempty"`
+	// Stages split the server's part of the latency, from the ledger's
+	// timestamps (see Stages).
+	Stages map[string]Percentiles `json:"stages,omitempty"`
 
 	// Notes are problems met while measuring (a counter not read, ...).
 	Notes []string `json:"notes,omitempty"`
@@ -114,6 +117,9 @@ type Machine struct {
 	MemoryMiB int64  `json:"memory_mib"`
 	GoVersion string `json:"go"`
 	OS        string `json:"os"`
+	// LoadAvg is /proc/loadavg when the run started: other work on the
+	// machine skews every number, and this shows how much there was.
+	LoadAvg string `json:"loadavg,omitempty"`
 }
 
 // Bench drives a server with the options' load, waits until the receiver
@@ -230,6 +236,9 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 				rep.Rows[t] = rows1[t] - rows0[t]
 			}
 		}
+		if rep.Stages, err = Stages(ctx, dbPath, res.Start); err != nil {
+			rep.Notes = append(rep.Notes, err.Error())
+		}
 	}
 	rep.fill(res, rcv, accepted, missing)
 	return rep, nil
@@ -340,6 +349,11 @@ func ThisMachine() Machine {
 			}
 		}
 		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.LoadAvg = strings.Join(f[:3], " ")
+		}
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for line := range strings.Lines(string(b)) {

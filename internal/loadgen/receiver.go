@@ -89,7 +89,7 @@ type Receiver struct {
 	seqs      map[int64]*Delivery
 	seqKeys   map[int64][]string
 	stats     ReceiverStats
-	changed   chan struct{} // closed and replaced on every delivery
+	waiters   map[*waiter]struct{}
 	firstSeen time.Time
 	lastSeen  time.Time
 
@@ -111,7 +111,7 @@ func NewReceiver(now func() time.Time) *Receiver {
 		keys:    make(map[string]int64),
 		seqs:    make(map[int64]*Delivery),
 		seqKeys: make(map[int64][]string),
-		changed: make(chan struct{}),
+		waiters: make(map[*waiter]struct{}),
 	}
 }
 
@@ -228,8 +228,23 @@ func (r *Receiver) record(key string, b body, at time.Time) {
 	}
 	r.seqs[seq] = d
 	r.stats.Seqs++
-	close(r.changed)
-	r.changed = make(chan struct{})
+	for w := range r.waiters {
+		if _, ok := w.pending[seq]; ok {
+			delete(w.pending, seq)
+			if len(w.pending) == 0 {
+				close(w.done)
+				delete(r.waiters, w)
+			}
+		}
+	}
+}
+
+// waiter is a WaitAll in progress: the seqs it still needs, crossed off
+// by record as they arrive, so a wait over many seqs costs O(1) per
+// delivery rather than a rescan.
+type waiter struct {
+	pending map[int64]struct{}
+	done    chan struct{}
 }
 
 // Stats returns the counters so far.
@@ -283,28 +298,38 @@ func (r *Receiver) Missing(want []int64) []int64 {
 }
 
 // WaitAll waits until every seq in want has been delivered at least once,
-// or ctx ends; it then returns the seqs still missing and ctx's error. It
-// wakes on deliveries, not on a timer.
+// or ctx ends; it then returns the seqs still missing (in want's order)
+// and ctx's error. It wakes on deliveries, not on a timer.
 func (r *Receiver) WaitAll(ctx context.Context, want []int64) ([]int64, error) {
-	pending := append([]int64(nil), want...)
-	for {
-		r.mu.Lock()
-		kept := pending[:0]
-		for _, s := range pending {
-			if _, ok := r.seqs[s]; !ok {
-				kept = append(kept, s)
-			}
-		}
-		pending = kept
-		changed := r.changed
-		r.mu.Unlock()
-		if len(pending) == 0 {
-			return nil, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return pending, ctx.Err()
+	w := &waiter{pending: make(map[int64]struct{}), done: make(chan struct{})}
+	r.mu.Lock()
+	for _, s := range want {
+		if _, ok := r.seqs[s]; !ok {
+			w.pending[s] = struct{}{}
 		}
 	}
+	if len(w.pending) == 0 {
+		r.mu.Unlock()
+		return nil, nil
+	}
+	r.waiters[w] = struct{}{}
+	r.mu.Unlock()
+	select {
+	case <-w.done:
+		return nil, nil
+	case <-ctx.Done():
+	}
+	r.mu.Lock()
+	delete(r.waiters, w)
+	var missing []int64
+	for _, s := range want {
+		if _, ok := r.seqs[s]; !ok {
+			missing = append(missing, s)
+		}
+	}
+	r.mu.Unlock()
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	return missing, ctx.Err()
 }

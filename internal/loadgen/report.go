@@ -16,20 +16,26 @@ func (rep *Report) WriteText(w io.Writer) {
 		loop = fmt.Sprintf("open loop at %g events/s, %d connections", rep.Rate, rep.Concurrency)
 	}
 	p("herald bench: %s, %s; server: %s\n", loop, rep.Elapsed.Round(time.Millisecond), rep.Server)
-	p("machine:      %d CPUs, %s, %d MiB, %s %s\n", rep.Machine.CPUs, rep.Machine.CPUModel,
-		rep.Machine.MemoryMiB, rep.Machine.GoVersion, rep.Machine.OS)
+	p("machine:      %d CPUs, %s, %d MiB, %s %s, load average %s at start\n", rep.Machine.CPUs, rep.Machine.CPUModel,
+		rep.Machine.MemoryMiB, rep.Machine.GoVersion, rep.Machine.OS, rep.Machine.LoadAvg)
 	p("events:       %d sent, %d accepted (%.0f/s)\n", rep.Sent, rep.Accepted, rep.AcceptedPerSec)
 	p("errors:       %s\n", formatErrors(rep.Errors, rep.ErrorSamples))
 	p("delivered:    %d (%.0f/s end to end), %d missing; receiver: %d requests, %d duplicate deliveries, %d extra keys, %d malformed\n",
 		rep.Delivered, rep.DeliveredPerSec, rep.Missing, rep.Receiver.Requests, rep.Receiver.Duplicates,
 		rep.Receiver.ExtraKeys, rep.Receiver.Malformed)
-	p("latency:      %-12s %9s %9s %9s %9s\n", "", "p50", "p90", "p99", "max")
+	p("latency:      %-26s %9s %9s %9s %9s\n", "", "p50", "p90", "p99", "max")
 	row := func(name string, q Percentiles) {
-		p("              %-12s %9s %9s %9s %9s  (n=%d)\n", name, ms(q.P50), ms(q.P90), ms(q.P99), ms(q.Max), q.N)
+		p("              %-26s %9s %9s %9s %9s  (n=%d)\n", name, ms(q.P50), ms(q.P90), ms(q.P99), ms(q.Max), q.N)
 	}
 	row("end to end", rep.EndToEnd)
 	row("request→202", rep.Ack)
 	row("send lag", rep.SendLag)
+	if len(rep.Stages) > 0 {
+		p("  server stages, from the ledger:\n")
+		for _, name := range StageNames {
+			row(name, rep.Stages[name])
+		}
+	}
 	if rep.CPUSource != "" {
 		p("server CPU:   %s per event (%s in all, from %s)\n", ms(rep.CPUPerEvent), rep.ServerCPU.Round(time.Millisecond), rep.CPUSource)
 	}
