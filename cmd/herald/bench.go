@@ -51,6 +51,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	receiver := fs.String("receiver", "127.0.0.1:0", "address the webhook receiver listens on")
 	drain := fs.Duration("drain-timeout", time.Minute, "how long to wait for the last deliveries")
 	chConc := fs.Int("channel-concurrency", 0, "webhook channel concurrency of the started server (0: server default)")
+	serverLog := fs.String("server-log", "", "write the started server's log to this file")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	printConfig := fs.Bool("print-config", false, "print the server configuration for --target mode and exit")
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +86,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("bench: find the herald binary to start: %w", err)
 		}
 		opts.Binary = exe
+	}
+	if *serverLog != "" {
+		f, err := os.Create(*serverLog)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer f.Close()
+		opts.ServerLog = f
 	}
 	rep, err := loadgen.Bench(ctx, opts)
 	if err != nil {

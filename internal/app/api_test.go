@@ -151,14 +151,20 @@ func TestAuthAndOperations(t *testing.T) {
 			t.Errorf("%s = %d", path, code)
 		}
 	}
-	resp, err := http.Get(h.app.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := new(strings.Builder)
-	_, _ = ioCopy(b, resp)
-	for _, want := range []string{"herald_events_accepted_total 1", "herald_queue_oldest_due_seconds", "herald_attempt_duration_seconds"} {
-		if !strings.Contains(b.String(), want) {
+	// The event's message is delivered in the background: poll /metrics.
+	var metrics string
+	eventually(t, "metrics of the delivery", func() bool {
+		resp, err := http.Get(h.app.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := new(strings.Builder)
+		_, _ = ioCopy(b, resp)
+		metrics = b.String()
+		return strings.Contains(metrics, `herald_messages_total{channel="console",status="delivered"} 1`)
+	})
+	for _, want := range []string{"herald_events_accepted_total 1", "herald_queue_oldest_due_seconds", "herald_attempt_duration_seconds", "herald_delivery_latency_seconds"} {
+		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}

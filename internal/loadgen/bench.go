@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,8 +47,8 @@ type BenchOptions struct {
 	// ChannelConcurrency is the webhook channel's concurrency in the
 	// generated configuration (0: the server's default).
 	ChannelConcurrency int
-	// ServerLog receives the child server's log (nil: a file in the
-	// temporary folder, named in the report).
+	// ServerLog receives the child server's log (nil: only its warnings
+	// and errors are counted, and the first few quoted in the report).
 	ServerLog io.Writer
 }
 
@@ -57,8 +58,9 @@ type Report struct {
 	Machine Machine   `json:"machine"`
 	// Server is "child" or the Target URL.
 	Server string `json:"server"`
-	// ServerLog is the child server's log file, when Bench wrote one.
-	ServerLog string `json:"server_log,omitempty"`
+	// ServerWarnings counts the child server's log lines at WARN or
+	// ERROR level; the first few are in Notes.
+	ServerWarnings int `json:"server_warnings"`
 	// Loop is "open" (fixed rate) or "closed" (saturation).
 	Loop        string        `json:"loop"`
 	Rate        float64       `json:"rate,omitempty"`
@@ -155,17 +157,15 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
-		logw := o.ServerLog
-		if logw == nil {
-			f, err := os.CreateTemp("", "herald-bench-*.log")
-			if err != nil {
-				return nil, fmt.Errorf("bench: %w", err)
+		scan := &warnScanner{w: o.ServerLog}
+		defer func() {
+			rep.ServerWarnings = scan.count
+			for _, l := range scan.first {
+				rep.Notes = append(rep.Notes, "server log: "+l)
 			}
-			defer f.Close()
-			logw, rep.ServerLog = f, f.Name()
-		}
+		}()
 		dbPath = filepath.Join(dir, "data", "herald.db")
-		srv, err = StartServer(ctx, ServerOptions{Binary: o.Binary, Config: cfgPath, DB: dbPath, Log: logw})
+		srv, err = StartServer(ctx, ServerOptions{Binary: o.Binary, Config: cfgPath, DB: dbPath, Log: scan})
 		if err != nil {
 			return nil, err
 		}
@@ -297,6 +297,28 @@ func (rep *Report) fill(res *Result, rcv *Receiver, accepted, missing []int64) {
 		}
 		rep.RowsPerEvent = float64(sum) / n
 	}
+}
+
+// warnScanner passes the server's log on and keeps its warnings and
+// errors. StartServer writes it one line at a time from one goroutine;
+// Bench reads it after the server has exited.
+type warnScanner struct {
+	w     io.Writer
+	count int
+	first []string
+}
+
+func (s *warnScanner) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"level":"WARN"`)) || bytes.Contains(p, []byte(`"level":"ERROR"`)) {
+		s.count++
+		if len(s.first) < 5 {
+			s.first = append(s.first, string(bytes.TrimSpace(p)))
+		}
+	}
+	if s.w != nil {
+		return s.w.Write(p)
+	}
+	return len(p), nil
 }
 
 // serverCPU reads the server's CPU time: from /proc for a child, from

@@ -49,8 +49,8 @@ func (rep *Report) WriteText(w io.Writer) {
 	if rep.WriteBytes > 0 {
 		p("disk writes:  %.0f bytes per event (%d in all)\n", rep.WriteBytesPerE, rep.WriteBytes)
 	}
-	if rep.ServerLog != "" {
-		p("server log:   %s\n", rep.ServerLog)
+	if rep.Server == "child" {
+		p("server log:   %d warnings or errors\n", rep.ServerWarnings)
 	}
 	for _, n := range rep.Notes {
 		p("note:         %s\n", n)
