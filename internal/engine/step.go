@@ -148,6 +148,11 @@ func (e *Engine) runSteps(j *store.RunJob, out *store.StepOutcome, hands *[]hand
 			if prev, ok := st.Steps[s.Name].(map[string]any); ok {
 				if _, done := prev["ok"]; done {
 					if prev["ok"] != true {
+						// Keep what the run waited for: a successful retry of
+						// the call revives the run (store.Resume).
+						if id, _ := prev["message"].(string); id != "" {
+							out.WaitingFor = store.WaitingForMessage(id)
+						}
 						return failf("step %s: webhook call failed: %v", s.Name, prev["error"])
 					}
 					break

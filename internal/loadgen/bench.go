@@ -95,11 +95,21 @@ type Report struct {
 
 	// ServerCPU is the server's CPU time (user+system) during the run and
 	// the drain; CPUSource says where it was read.
-	ServerCPU      time.Duration `json:"server_cpu_ns"`
-	CPUPerEvent    time.Duration `json:"cpu_per_event_ns"`
-	CPUSource      string        `json:"cpu_source,omitempty"`
-	WriteBytes     int64         `json:"write_bytes,omitempty"`
-	WriteBytesPerE float64       `json:"write_bytes_per_event,omitempty"`
+	ServerCPU   time.Duration `json:"server_cpu_ns"`
+	CPUPerEvent time.Duration `json:"cpu_per_event_ns"`
+	CPUSource   string        `json:"cpu_source,omitempty"`
+	// LoadToolCPU is this process's CPU time (driver and receiver) over
+	// the same span: on a small machine it competes with the server.
+	LoadToolCPU         time.Duration `json:"load_tool_cpu_ns"`
+	LoadToolCPUPerEvent time.Duration `json:"load_tool_cpu_per_event_ns"`
+	// OtherCPU is the CPU time every other process on the machine used
+	// over the same span: more than a little means the numbers are skewed
+	// by work that is neither Herald nor the benchmark.
+	OtherCPU time.Duration `json:"other_cpu_ns"`
+	// Span is the time over which the CPU times were taken.
+	Span time.Duration `json:"cpu_span_ns"`
+	WriteBytes          int64         `json:"write_bytes,omitempty"`
+	WriteBytesPerE      float64       `json:"write_bytes_per_event,omitempty"`
 	// Rows are the rows added to each ledger table during the run;
 	// RowsPerEvent their sum over Accepted.
 	Rows         map[string]int64 `json:"rows,omitempty"`
@@ -186,6 +196,9 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 	if srv != nil {
 		usage0, _ = srv.Usage()
 	}
+	self0, selfErr := procUsage(os.Getpid())
+	busy0, busyErr := machineBusy()
+	span0 := time.Now()
 	var rows0 map[string]int64
 	if srv == nil && dbPath != "" {
 		if rows0, err = CountRows(ctx, dbPath); err != nil {
@@ -216,6 +229,13 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 	}
 	if cpu1, _, err := serverCPU(ctx, srv, probe, baseURL); err == nil && cpuSrc != "" {
 		rep.ServerCPU, rep.CPUSource = cpu1-cpu0, cpuSrc
+	}
+	if self1, err := procUsage(os.Getpid()); err == nil && selfErr == nil {
+		rep.LoadToolCPU = self1.CPU - self0.CPU
+	}
+	rep.Span = time.Since(span0)
+	if busy1, err := machineBusy(); err == nil && busyErr == nil && rep.CPUSource != "" && selfErr == nil {
+		rep.OtherCPU = max(0, busy1-busy0-rep.ServerCPU-rep.LoadToolCPU)
 	}
 	if srv != nil {
 		if u1, err := srv.Usage(); err == nil {
@@ -290,6 +310,7 @@ func (rep *Report) fill(res *Result, rcv *Receiver, accepted, missing []int64) {
 	if rep.Accepted > 0 {
 		n := float64(rep.Accepted)
 		rep.CPUPerEvent = rep.ServerCPU / time.Duration(rep.Accepted)
+		rep.LoadToolCPUPerEvent = rep.LoadToolCPU / time.Duration(rep.Accepted)
 		rep.WriteBytesPerE = float64(rep.WriteBytes) / n
 		var sum int64
 		for _, v := range rep.Rows {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,4 +51,30 @@ func procUsage(pid int) (Usage, error) {
 		}
 	}
 	return u, nil
+}
+
+// machineBusy returns the CPU time all processes have used since boot
+// (/proc/stat: everything but idle and iowait).
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read machine CPU time: %w", err)
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, errors.New("read machine CPU time: malformed /proc/stat")
+	}
+	var ticks int64
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0, errors.New("read machine CPU time: malformed /proc/stat")
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTick, nil
 }

@@ -39,6 +39,13 @@ func (rep *Report) WriteText(w io.Writer) {
 	if rep.CPUSource != "" {
 		p("server CPU:   %s per event (%s in all, from %s)\n", ms(rep.CPUPerEvent), rep.ServerCPU.Round(time.Millisecond), rep.CPUSource)
 	}
+	if rep.LoadToolCPU > 0 {
+		p("bench CPU:    %s per event (driver and receiver, %s in all)\n", ms(rep.LoadToolCPUPerEvent), rep.LoadToolCPU.Round(time.Millisecond))
+	}
+	if rep.Span > 0 {
+		p("other CPU:    %s used by other processes in %s (%.0f%% of one CPU)\n", rep.OtherCPU.Round(time.Millisecond),
+			rep.Span.Round(time.Millisecond), 100*rep.OtherCPU.Seconds()/rep.Span.Seconds())
+	}
 	if len(rep.Rows) > 0 {
 		var parts []string
 		for _, t := range LedgerTables {
