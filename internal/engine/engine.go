@@ -84,14 +84,19 @@ type Engine struct {
 	pools    map[string]*pool // by channel name
 	runs     *pool
 
-	node    string
-	seq     atomic.Uint64
-	wake    chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	started atomic.Bool
-	stopped atomic.Bool
+	node string
+	seq  atomic.Uint64
+	wake chan struct{}
+	// ctx bounds deliveries and steps; it is cancelled only when a
+	// drain runs out of time. pollCtx stops the poller and the pruner
+	// first, so nothing new is claimed while draining.
+	ctx        context.Context
+	cancel     context.CancelFunc
+	pollCtx    context.Context
+	pollCancel context.CancelFunc
+	wg         sync.WaitGroup
+	started    atomic.Bool
+	stopped    atomic.Bool
 }
 
 // New returns an engine running cfg. It does not start work: call Start.
@@ -131,6 +136,7 @@ func New(snap *Snapshot, opts Options) *Engine {
 	}
 	e.runs = e.newPool("runs", opts.RunConcurrency)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.pollCtx, e.pollCancel = context.WithCancel(e.ctx)
 	e.SetConfig(snap)
 	return e
 }
@@ -234,24 +240,29 @@ func (e *Engine) Start() {
 	go func() { defer e.wg.Done(); e.pruneLoop() }()
 }
 
-// Stop stops taking new work, waits for work in progress to finish
-// (bounded by ctx: attempts still running then are cancelled, and their
-// jobs are taken up again after a restart), and returns. It is
-// idempotent.
+// Stop stops claiming new work, lets the work already in memory finish
+// (queued and running), and returns. If ctx ends first, running attempts
+// are cancelled and queued jobs abandoned: their leases lapse and they are
+// taken up again after a restart. Stop is idempotent.
 func (e *Engine) Stop(ctx context.Context) error {
 	if !e.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
+	e.pollCancel()
+	e.wg.Wait()
+	e.mu.Lock()
+	pools := []*pool{e.runs}
+	for _, p := range e.pools {
+		pools = append(pools, p)
+	}
+	e.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		e.mu.Lock()
-		pools := []*pool{e.runs}
-		for _, p := range e.pools {
-			pools = append(pools, p)
-		}
-		e.mu.Unlock()
+		// Runs first: a step that finishes while draining hands its
+		// messages to the channel pools, which must still take them.
+		e.runs.stop()
 		var wg sync.WaitGroup
-		for _, p := range pools {
+		for _, p := range pools[1:] {
 			wg.Go(p.stop)
 		}
 		wg.Wait()
@@ -262,10 +273,13 @@ func (e *Engine) Stop(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("engine: drain: %w", ctx.Err())
+		for _, p := range pools {
+			p.abandon()
+		}
+		e.cancel()
+		<-done
 	}
 	e.cancel()
-	<-done
-	e.wg.Wait()
 	return err
 }
 

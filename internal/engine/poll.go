@@ -16,7 +16,7 @@ func (e *Engine) pollLoop() {
 	defer timer.Stop()
 	for {
 		select {
-		case <-e.ctx.Done():
+		case <-e.pollCtx.Done():
 			return
 		case <-e.wake:
 		case <-timer.C:
@@ -25,7 +25,7 @@ func (e *Engine) pollLoop() {
 		wait := e.pollInt
 		if more {
 			wait = 0
-		} else if next, err := e.store.NextDue(e.ctx); err == nil && !next.IsZero() {
+		} else if next, err := e.store.NextDue(e.pollCtx); err == nil && !next.IsZero() {
 			wait = min(wait, max(0, next.Sub(e.now())))
 		}
 		if !timer.Stop() {
@@ -44,7 +44,7 @@ func (e *Engine) pollOnce() bool {
 	if e.stopped.Load() {
 		return false
 	}
-	ctx := e.ctx
+	ctx := e.pollCtx
 	now := e.now()
 	next, err := e.store.NextDue(ctx)
 	if err != nil {
@@ -98,11 +98,11 @@ func (e *Engine) pruneLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-e.ctx.Done():
+		case <-e.pollCtx.Done():
 			return
 		case <-t.C:
 		}
-		e.Prune(e.ctx)
+		e.Prune(e.pollCtx)
 	}
 }
 

@@ -126,7 +126,7 @@ func (p *pool) work() {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		if len(p.queue) == 0 || p.running > p.limit || p.stopped {
+		if len(p.queue) == 0 || p.running > p.limit {
 			p.running--
 			p.mu.Unlock()
 			return
@@ -150,13 +150,19 @@ func (p *pool) depth() (queued, running int) {
 	return len(p.queue), p.running
 }
 
-// stop discards queued jobs (their leases lapse and they are reclaimed
-// from the database later) and waits for running ones, up to the context
-// of the jobs themselves.
+// stop stops taking new jobs and waits until the queued and running
+// ones are done. Call abandon to give up on the queued ones.
 func (p *pool) stop() {
 	p.mu.Lock()
 	p.stopped = true
-	p.queue = nil
 	p.mu.Unlock()
 	p.wg.Wait()
+}
+
+// abandon drops the queued jobs: their leases lapse and they are taken
+// up again from the database later (after a restart).
+func (p *pool) abandon() {
+	p.mu.Lock()
+	p.queue = nil
+	p.mu.Unlock()
 }
