@@ -107,9 +107,9 @@ type Report struct {
 	// by work that is neither Herald nor the benchmark.
 	OtherCPU time.Duration `json:"other_cpu_ns"`
 	// Span is the time over which the CPU times were taken.
-	Span time.Duration `json:"cpu_span_ns"`
-	WriteBytes          int64         `json:"write_bytes,omitempty"`
-	WriteBytesPerE      float64       `json:"write_bytes_per_event,omitempty"`
+	Span           time.Duration `json:"cpu_span_ns"`
+	WriteBytes     int64         `json:"write_bytes,omitempty"`
+	WriteBytesPerE float64       `json:"write_bytes_per_event,omitempty"`
 	// Rows are the rows added to each ledger table during the run;
 	// RowsPerEvent their sum over Accepted.
 	Rows         map[string]int64 `json:"rows,omitempty"`
