@@ -66,6 +66,9 @@ type App struct {
 
 	mu  sync.Mutex
 	cfg *config.Config
+	// reloading serialises reloads, so the engine and cfg cannot end up
+	// on different versions.
+	reloading sync.Mutex
 }
 
 // LoadConfig loads the configuration the options name (or the demo).
@@ -195,6 +198,8 @@ func (a *App) Config() *config.Config {
 // Reload loads the configuration again; an invalid one is rejected and
 // the one in use stays. Listening address and storage do not change.
 func (a *App) Reload(ctx context.Context) (string, error) {
+	a.reloading.Lock()
+	defer a.reloading.Unlock()
 	cfg, err := LoadConfig(a.opts.ConfigPath, a.opts.LookupEnv)
 	if err != nil {
 		a.logger.Error("configuration reload rejected", "err", err)

@@ -13,15 +13,23 @@ import (
 // nanoseconds are truncated. A leap second (":60") is accepted, as the RFC
 // grammar allows, and lands on the first instant of the next minute,
 // because time.Time cannot represent it.
+// minTime and maxTime bound the times Herald can store (nanoseconds in
+// an int64), rounded inwards to whole years.
+var (
+	minTime = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2261, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
 func parseTimestamp(s string) (time.Time, error) {
 	t, ok := parseRFC3339(s)
 	if !ok {
 		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp, got %s", quoteShort(s))
 	}
-	// An offset can move a time at either end of year 0000-9999 out of
-	// that range in UTC, where it has no RFC 3339 form to be sent on in.
-	if y := t.Year(); y < 0 || y > 9999 {
-		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp within years 0000 to 9999 in UTC, got %s", quoteShort(s))
+	// Herald keeps times as nanoseconds since 1970 in a 64-bit integer
+	// (in both storage backends), which spans 1677-09-21 to 2262-04-11.
+	// A time outside it cannot be stored faithfully, so it is refused.
+	if t.Before(minTime) || t.After(maxTime) {
+		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp between 1678 and 2261, got %s", quoteShort(s))
 	}
 	return t, nil
 }

@@ -21,7 +21,8 @@ func TestParseTimestamp(t *testing.T) {
 		{"2018-04-05T17:31:00-00:00", time.Date(2018, 4, 5, 17, 31, 0, 0, time.UTC)},
 		{"2024-02-29T00:00:00Z", time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
 		{"2016-12-31T23:59:60Z", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)}, // leap second
-		{"0000-01-01T00:00:00Z", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"1678-01-01T00:00:00Z", time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"2261-12-31T23:59:59.999999999Z", time.Date(2261, 12, 31, 23, 59, 59, 999999999, time.UTC)},
 
 		{"", time.Time{}},
 		{"yesterday", time.Time{}},
@@ -46,8 +47,10 @@ func TestParseTimestamp(t *testing.T) {
 		{"2018-04-05T17:31:00ZZ", time.Time{}},
 		{"2018-04-05T17:31:00Z ", time.Time{}},
 		{"２018-04-05T17:31:00Z", time.Time{}},
-		{"0000-01-01T00:30:00+01:00", time.Time{}}, // year -1 in UTC
-		{"9999-12-31T23:30:00-01:00", time.Time{}}, // year 10000 in UTC
+		{"0000-01-01T00:00:00Z", time.Time{}},      // not storable in nanoseconds
+		{"1678-01-01T00:30:00+01:00", time.Time{}}, // 1677 in UTC
+		{"2300-01-01T00:00:00Z", time.Time{}},      // past 2262
+		{"2261-12-31T23:30:00-01:00", time.Time{}}, // 2262 in UTC
 	}
 	for _, tt := range tests {
 		got, err := parseTimestamp(tt.in)

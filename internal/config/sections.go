@@ -160,7 +160,13 @@ func (f *file) delivery(e entry) {
 	}
 	if v, ok := m.get("lease"); ok {
 		if t, ok := f.duration(v); ok {
-			d.Lease = t
+			// A job must outlive the moment a worker takes it (the
+			// engine drops jobs with under a second of lease left).
+			if t < 2*time.Second {
+				f.errorf(v.node, v.field, "must be at least 2s, got %s", t)
+			} else {
+				d.Lease = t
+			}
 		}
 	}
 	if v, ok := m.get("concurrency"); ok {

@@ -56,6 +56,12 @@ func (e *Engine) deliver(j store.MessageJob) {
 			ctx, cancel := context.WithTimeout(e.ctx, e.attemptTimeout(cfg, m.Channel))
 			rc, err = sender.Send(ctx, cm)
 			cancel()
+			if e.ctx.Err() != nil {
+				// Shutdown cut the attempt short: it says nothing about
+				// the provider. Record nothing; the lease lapses and the
+				// message is sent again after a restart.
+				return
+			}
 		}
 	}
 	end := e.now()

@@ -159,11 +159,14 @@ func (e *Engine) SetConfig(snap *Snapshot) {
 		if limit <= 0 {
 			limit = snap.Config.Delivery.Concurrency
 		}
-		if p, ok := e.pools[name]; ok {
+		p, ok := e.pools[name]
+		if ok {
 			p.setLimit(limit)
 		} else {
-			e.pools[name] = e.newPool(name, limit)
+			p = e.newPool(name, limit)
+			e.pools[name] = p
 		}
+		p.setMargin(e.attemptTimeout(snap.Config, name) + time.Second)
 	}
 	e.metrics.configVersion(snap.Config.Version)
 }
@@ -206,20 +209,12 @@ func (e *Engine) pool(name string) *pool {
 	if !ok {
 		// A channel that exists only in an old version: deliver with
 		// the default limit so its messages still drain (or die visibly).
-		p = e.newPool(name, e.current.Load().Config.Delivery.Concurrency)
+		cfg := e.current.Load().Config
+		p = e.newPool(name, cfg.Delivery.Concurrency)
+		p.setMargin(e.attemptTimeout(cfg, name) + time.Second)
 		e.pools[name] = p
 	}
 	return p
-}
-
-func (e *Engine) channelNames() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	names := make([]string, 0, len(e.pools))
-	for n := range e.pools {
-		names = append(names, n)
-	}
-	return names
 }
 
 // newLease returns a fresh lease token valid for d.

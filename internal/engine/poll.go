@@ -25,8 +25,11 @@ func (e *Engine) pollLoop() {
 		wait := e.pollInt
 		if more {
 			wait = 0
-		} else if next, err := e.store.NextDue(e.pollCtx); err == nil && !next.IsZero() {
-			wait = min(wait, max(0, next.Sub(e.now())))
+		} else if next, err := e.store.NextDue(e.pollCtx); err == nil && next.After(e.now()) {
+			// Sleep until the next job is due. Work already due that could
+			// not be claimed (full pools) waits for a wake-up or the
+			// interval, not a busy loop.
+			wait = min(wait, next.Sub(e.now()))
 		}
 		if !timer.Stop() {
 			select {
@@ -71,7 +74,17 @@ func (e *Engine) pollOnce() bool {
 		}
 		more = more || len(jobs) == n
 	}
-	for _, name := range e.channelNames() {
+	// Claim for every channel that has due messages, including channels
+	// no longer configured: their messages die visibly ("not configured")
+	// instead of staying pending forever.
+	names, err := e.store.DueChannels(ctx, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.logger.Error("poll", "err", err)
+		}
+		return more
+	}
+	for _, name := range names {
 		p := e.pool(name)
 		n := p.reserve(claimBatch)
 		if n == 0 {

@@ -48,7 +48,8 @@ type pool struct {
 	limit    int
 	capacity int // the most jobs queued or running: beyond it, work stays in the database
 	reserved int
-	running  int
+	running  int // worker goroutines alive
+	busy     int // workers inside a job
 	stopped  bool
 	wg       sync.WaitGroup
 	now      func() time.Time
@@ -56,11 +57,21 @@ type pool struct {
 	dropped  func()
 }
 
+// newPool returns a pool. margin is how much lease a job must have left
+// when a worker takes it: at least the time the job may take, so that the
+// lease cannot expire (and the job be claimed again elsewhere) while it runs.
 func newPool(name string, limit, capacity int, now func() time.Time, margin time.Duration) *pool {
 	if limit < 1 {
 		limit = 1
 	}
 	return &pool{name: name, limit: limit, capacity: capacity, now: now, margin: margin}
+}
+
+// setMargin changes the lease margin (see newPool).
+func (p *pool) setMargin(d time.Duration) {
+	p.mu.Lock()
+	p.margin = d
+	p.mu.Unlock()
 }
 
 // setLimit changes the concurrency limit.
@@ -115,7 +126,7 @@ func (p *pool) push(j *job, reserved bool) {
 }
 
 func (p *pool) spawnLocked() {
-	for p.running < p.limit && len(p.queue) > p.running {
+	for p.running < p.limit && len(p.queue) > p.running-p.busy {
 		p.running++
 		p.wg.Add(1)
 		go p.work()
@@ -132,14 +143,19 @@ func (p *pool) work() {
 			return
 		}
 		j := heap.Pop(&p.queue).(*job)
-		p.mu.Unlock()
 		if !j.leaseUntil.IsZero() && p.now().Add(p.margin).After(j.leaseUntil) {
+			p.mu.Unlock()
 			if p.dropped != nil {
 				p.dropped()
 			}
 			continue
 		}
+		p.busy++
+		p.mu.Unlock()
 		j.run()
+		p.mu.Lock()
+		p.busy--
+		p.mu.Unlock()
 	}
 }
 

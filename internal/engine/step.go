@@ -44,6 +44,9 @@ func (e *Engine) executeRun(j store.RunJob) {
 	case errors.As(err, &fail):
 		out.Status = herald.RunFailed
 		out.Error = fail.msg
+		// Keep what earlier steps produced: the ledger shows it, and a
+		// run revived by a successful retry continues with it.
+		out.State, out.Step = run.State, run.Step
 		out.Messages, out.Events = nil, nil
 		e.releaseHandoffs(hands)
 		hands = nil

@@ -39,6 +39,8 @@ type Store interface {
 	ClaimRuns(ctx context.Context, lease Lease, now time.Time, limit int) ([]RunJob, error)
 	// ClaimMessages leases up to limit due messages of the given channels.
 	ClaimMessages(ctx context.Context, channels []string, lease Lease, now time.Time, limit int) ([]MessageJob, error)
+	// DueChannels lists the channels that have messages due at now.
+	DueChannels(ctx context.Context, now time.Time) ([]string, error)
 	// NextDue returns the earliest due time of any unleased or expired job,
 	// or zero when there is none, so pollers can sleep until then.
 	NextDue(ctx context.Context) (time.Time, error)

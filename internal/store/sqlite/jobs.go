@@ -36,10 +36,11 @@ const (
 	qResume = `UPDATE runs SET status = 'running', waiting_for = NULL, updated_at = ?,
 		state = json_set(COALESCE(state, '{}'), '$.steps."' || ? || '"', json(?)),
 		due_at = ?, lease_token = ?
-		WHERE id = ? AND (status = 'waiting' OR (status = 'failed' AND waiting_for = ?))`
+		WHERE id = ? AND status IN ('waiting', 'failed') AND waiting_for = ?`
 	qRetryMsg = `UPDATE messages SET status = 'pending', due_at = ?, lease_token = NULL,
 		max_attempts = attempts + ?, updated_at = ?
-		WHERE id = ? AND status IN ('dead', 'failed') RETURNING ` + msgCols
+		WHERE id = ? AND (status = 'dead' OR (status = 'failed' AND (lease_token IS NULL OR due_at <= ?)))
+		RETURNING ` + msgCols
 	qMsgStatus = `SELECT status FROM messages WHERE id = ?`
 	qEventByID = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
 	qEventType = `SELECT type FROM events WHERE id = ?`
@@ -75,7 +76,10 @@ func (s *Store) ClaimRuns(ctx context.Context, lease store.Lease, now time.Time,
 		}
 		return nil
 	})
-	return jobs, err
+	if err != nil {
+		return nil, err // the claim rolled back: these jobs are not ours
+	}
+	return jobs, nil
 }
 
 // ClaimMessages implements store.Store.
@@ -117,7 +121,28 @@ func (s *Store) ClaimMessages(ctx context.Context, channels []string, lease stor
 		}
 		return nil
 	})
-	return jobs, err
+	if err != nil {
+		return nil, err // the claim rolled back: these jobs are not ours
+	}
+	return jobs, nil
+}
+
+// DueChannels implements store.Store.
+func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT channel FROM messages WHERE due_at <= ?`, nanos(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due channels: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("sqlite: due channels: %w", err)
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
 }
 
 // NextDue implements store.Store.
@@ -247,7 +272,7 @@ func (s *Store) resume(tx *sql.Tx, r *store.Resume, now time.Time, messageID str
 func (s *Store) RetryMessage(ctx context.Context, id string, extra int, now time.Time) (*herald.Message, error) {
 	var m herald.Message
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		rows, err := s.stmt(tx, qRetryMsg).Query(nanos(now), extra, nanos(now), id)
+		rows, err := s.stmt(tx, qRetryMsg).Query(nanos(now), extra, nanos(now), id, nanos(now))
 		if err != nil {
 			return fmt.Errorf("sqlite: retry message: %w", err)
 		}
@@ -272,6 +297,9 @@ func (s *Store) RetryMessage(ctx context.Context, id string, extra int, now time
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: retry message: %w", err)
+		}
+		if status == string(herald.MessageFailed) {
+			return herald.Errorf(herald.ECONFLICT, "message %s is being sent right now; retry it if it fails", id)
 		}
 		return herald.Errorf(herald.ECONFLICT, "message %s is %s; only dead or failed messages can be retried", id, status)
 	})

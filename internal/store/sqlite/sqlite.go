@@ -45,7 +45,10 @@ type Store struct {
 	writes chan *writeReq
 	quit   chan struct{}
 	done   chan struct{}
-	mu     sync.Mutex
+	// mu is held (shared) by writers from their closed check until their
+	// request is queued, and (exclusive) by Close to set closed, so no
+	// write is queued after the writer goroutine has drained and exited.
+	mu     sync.RWMutex
 	closed bool
 
 	// stmts caches prepared statements on the writer connection; only
@@ -169,19 +172,18 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // a savepoint, so its failure rolls back only its own changes.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	req := &writeReq{fn: fn, done: make(chan error, 1)}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
 		return errClosed
 	}
 	select {
 	case s.writes <- req:
-	case <-s.quit:
-		return errClosed
 	case <-ctx.Done():
+		s.mu.RUnlock()
 		return ctx.Err()
 	}
+	s.mu.RUnlock()
 	// Once queued, the write will be attempted; wait for its outcome even
 	// if ctx ends, so the caller never reports failure for a commit.
 	return <-req.done

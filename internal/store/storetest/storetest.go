@@ -382,6 +382,26 @@ func testRetryMessage(t *testing.T, s store.Store) {
 	if err != nil || errs[0] != nil {
 		t.Fatal(err, errs)
 	}
+	// A failed message whose retry is being sent right now is not retried
+	// again (that would send it twice at once).
+	_, _, busy := seedMessage(t, s, false)
+	errs, err = s.RecordAttempts(ctx, []*store.AttemptOutcome{{
+		Token: "msg", Attempt: attempt(busy, 1, herald.OutcomeRetry), Status: herald.MessageFailed,
+		Attempts: 1, DueAt: base, Now: base,
+	}})
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	if jobs, err := s.ClaimMessages(ctx, []string{"http"}, store.Lease{Token: "busy", Until: base.Add(time.Minute)}, base, 10); err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %d", err, len(jobs))
+	}
+	if _, err := s.RetryMessage(ctx, busy.ID, 3, base.Add(time.Second)); herald.ErrorCode(err) != herald.ECONFLICT {
+		t.Errorf("retry of a message being sent: %v, want conflict", err)
+	}
+	if ch, err := s.DueChannels(ctx, base.Add(time.Hour)); err != nil || len(ch) != 1 || ch[0] != "http" {
+		t.Errorf("DueChannels = %v %v, want [http] (the dead message is not due; the leased one is, once its lease ends)", ch, err)
+	}
+
 	got, err := s.RetryMessage(ctx, m.ID, 3, base.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -390,7 +410,11 @@ func testRetryMessage(t *testing.T, s store.Store) {
 		t.Errorf("retried message = %+v", got)
 	}
 	jobs, err := s.ClaimMessages(ctx, []string{"http"}, store.Lease{Token: "r", Until: base.Add(2 * time.Hour)}, base.Add(time.Hour), 5)
-	if err != nil || len(jobs) != 1 {
+	found := false
+	for _, j := range jobs {
+		found = found || j.Message.ID == m.ID
+	}
+	if err != nil || !found {
 		t.Errorf("retried message not claimable: %v %d", err, len(jobs))
 	}
 	if _, err := s.RetryMessage(ctx, herald.NewID(), 3, base); herald.ErrorCode(err) != herald.ENOTFOUND {
