@@ -74,6 +74,15 @@ type Store interface {
 	// LoadConfig returns the sources of a stored configuration version.
 	LoadConfig(ctx context.Context, version string) ([]ConfigSource, error)
 
+	// GetState returns the value stored under key by PutState, or
+	// herald.ENOTFOUND. Event sources (schedules, heartbeats, monitors)
+	// keep their small durable state here.
+	GetState(ctx context.Context, key string) ([]byte, error)
+	// PutState stores value under key, replacing any earlier value.
+	PutState(ctx context.Context, key string, value []byte) error
+	// ListState returns every key with the given prefix and its value.
+	ListState(ctx context.Context, prefix string) (map[string][]byte, error)
+
 	// Stats returns queue depth and lag, for metrics.
 	Stats(ctx context.Context, now time.Time) (*Stats, error)
 	// Prune deletes finished records older than before, at most limit

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"Prune", testPrune},
 		{"ConcurrentIngest", testConcurrentIngest},
 		{"NanosecondTimes", testNanosecondTimes},
+		{"State", testState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -598,5 +599,28 @@ func testNanosecondTimes(t *testing.T, s store.Store) {
 	}
 	if !v.Event.Time.Equal(at) || v.Event.Time.Location() != time.UTC || v.Event.Time.Nanosecond() != 999999999 {
 		t.Errorf("time = %v, want %v in UTC with nanoseconds", v.Event.Time, at)
+	}
+}
+
+func testState(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.GetState(ctx, "schedule/a"); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Errorf("missing key: %v, want not_found", err)
+	}
+	for _, kv := range [][2]string{{"schedule/a", "1"}, {"schedule/a", "2"}, {"schedule/b", "3"}, {"heartbeat/x", "4"}} {
+		if err := s.PutState(ctx, kv[0], []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := s.GetState(ctx, "schedule/a"); err != nil || string(v) != "2" {
+		t.Errorf("GetState = %q %v, want the latest value", v, err)
+	}
+	got, err := s.ListState(ctx, "schedule/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{"schedule/a": []byte("2"), "schedule/b": []byte("3")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ListState (-want +got):\n%s", diff)
 	}
 }
