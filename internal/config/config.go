@@ -146,15 +146,22 @@ type Rule struct {
 	// Key renders the correlation key; nil means source + "/" + subject.
 	Key      *render.Template
 	Priority int
+	// CancelOn lists event type patterns: an event of such a type whose
+	// correlation key (Key rendered against it) equals an active run's key
+	// cancels that run (a recovery cancels the outage's escalation).
+	CancelOn []rule.Pattern
 	Steps    []*Step
 	Pos      Pos
 }
 
 // Step kinds.
 const (
-	StepNotify  = "notify"
-	StepWebhook = "webhook"
-	StepEmit    = "emit"
+	StepNotify    = "notify"
+	StepWebhook   = "webhook"
+	StepEmit      = "emit"
+	StepDelay     = "delay"
+	StepWaitAck   = "wait_ack"
+	StepWaitEvent = "wait_event"
 )
 
 // Step is one step of a workflow. Exactly one of the kind-specific fields
@@ -167,9 +174,44 @@ type Step struct {
 	If   *rule.Condition
 	Pos  Pos
 
-	Notify  *Notify
-	Webhook *Webhook
-	Emit    *Emit
+	Notify    *Notify
+	Webhook   *Webhook
+	Emit      *Emit
+	Delay     *Delay
+	WaitAck   *WaitAck
+	WaitEvent *WaitEvent
+}
+
+// Delay pauses a run for a duration or until a time. Exactly one of For
+// and Until is set; both render from the run's data ("10m", or
+// "{{ .event.data.sla }}"; an RFC 3339 time for Until).
+type Delay struct {
+	For   *render.Template
+	Until *render.Template
+}
+
+// WaitAck pauses a run until it is acknowledged or Timeout passes. If
+// nobody acknowledged, the OnTimeout steps run; then the run goes on with
+// the next step. A run acknowledged earlier passes every later wait_ack at
+// once, so an escalation chain stops at the first acknowledgment.
+type WaitAck struct {
+	Timeout   time.Duration
+	OnTimeout []*Step
+}
+
+// WaitEvent pauses a run until an event of Type arrives whose correlation
+// value (Correlate rendered against that event) equals the run's (the same
+// template rendered against the run's event) and for which If holds, or
+// Timeout passes (then OnTimeout runs). The matched event is available to
+// later steps as .steps.<name>.event.
+type WaitEvent struct {
+	Type      string
+	Correlate *render.Template
+	// If is evaluated with "event" the arriving event and "run.event"
+	// the run's own event.
+	If        *rule.Condition
+	Timeout   time.Duration
+	OnTimeout []*Step
 }
 
 // Notify sends a message through a channel to one or more recipients.

@@ -64,6 +64,18 @@ func (f *file) rule(e entry) *Rule {
 	if v, ok := m.get("priority"); ok {
 		r.Priority, _ = f.priority(v)
 	}
+	if v, ok := m.get("cancel_on"); ok {
+		patterns, _ := f.strs(v)
+		for _, pe := range patterns {
+			s, _ := f.str(pe)
+			p, err := rule.ParsePattern(s)
+			if err != nil {
+				f.errorf(pe.node, pe.field, "%v", err)
+				continue
+			}
+			r.CancelOn = append(r.CancelOn, p)
+		}
+	}
 	if v, ok := m.get("steps"); !ok {
 		m.required("steps")
 	} else if items, ok := f.items(v); ok {
@@ -77,7 +89,7 @@ func (f *file) rule(e entry) *Rule {
 			}
 		}
 	}
-	m.finish("name", "on", "if", "key", "priority", "steps")
+	m.finish("name", "on", "if", "key", "priority", "cancel_on", "steps")
 	return r
 }
 

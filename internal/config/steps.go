@@ -23,6 +23,9 @@ func stepKinds() []stepKind {
 		{StepNotify, (*file).notify},
 		{StepWebhook, (*file).webhook},
 		{StepEmit, (*file).emit},
+		{StepDelay, (*file).delay},
+		{StepWaitAck, (*file).waitAck},
+		{StepWaitEvent, (*file).waitEvent},
 	}
 }
 

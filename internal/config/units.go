@@ -123,3 +123,8 @@ func (f *file) priority(e entry) (int, bool) {
 	f.errorf(e.node, e.field, "unknown priority %q (priorities: high, normal, low)", shown(e.node))
 	return 0, false
 }
+
+// ParseDuration parses a duration as configuration files write it: Go's
+// syntax plus whole days ("7d"). The engine uses it for durations that
+// templates render at run time.
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }

@@ -42,6 +42,7 @@ func (e *Engine) Accept(ctx context.Context, events []herald.Event) ([]Accepted,
 			return nil, err
 		}
 		items[i] = store.IngestItem{Event: ev, Runs: runs}
+		items[i].WaitKeys, items[i].Cancels = e.correlations(&ev)
 		for _, r := range runs {
 			if r.Run.Status == herald.RunRunning {
 				total++
@@ -78,6 +79,9 @@ func (e *Engine) Accept(ctx context.Context, events []herald.Event) ([]Accepted,
 		}
 		out[i].Runs = len(items[i].Runs)
 		e.metrics.eventsAccepted.Inc()
+		if r.Woken > 0 {
+			e.Wake()
+		}
 		e.handRuns(&items[i])
 	}
 	return out, nil

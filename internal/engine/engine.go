@@ -36,13 +36,22 @@ type Snapshot struct {
 	// current senders, so a fixed password or URL applies to retries.
 	Senders map[string]channel.Sender
 	rules   map[string]*config.Rule
+	// waits lists, by event type, the wait_event steps waiting for it, so
+	// an arriving event computes its correlation values once per step.
+	waits map[string][]*config.WaitEvent
 }
 
 // NewSnapshot indexes a configuration for the engine.
 func NewSnapshot(cfg *config.Config, senders map[string]channel.Sender) *Snapshot {
-	s := &Snapshot{Config: cfg, Senders: senders, rules: make(map[string]*config.Rule, len(cfg.Rules))}
+	s := &Snapshot{Config: cfg, Senders: senders, rules: make(map[string]*config.Rule, len(cfg.Rules)),
+		waits: map[string][]*config.WaitEvent{}}
 	for _, r := range cfg.Rules {
 		s.rules[r.Name] = r
+		for _, st := range r.Steps {
+			if st.WaitEvent != nil && st.WaitEvent.Type != "" {
+				s.waits[st.WaitEvent.Type] = append(s.waits[st.WaitEvent.Type], st.WaitEvent)
+			}
+		}
 	}
 	return s
 }
@@ -66,6 +75,9 @@ type Options struct {
 	QueueCapacity int
 	// RunConcurrency is the number of runs executed at once (default 8).
 	RunConcurrency int
+	// AckURL returns the acknowledgment link of a run, for the ackURL
+	// template function (nil: ackURL renders "").
+	AckURL func(runID string) string
 }
 
 // Engine executes workflows. Start it once; Stop it once.
@@ -77,6 +89,7 @@ type Engine struct {
 	load    VersionLoader
 	pollInt time.Duration
 	qcap    int
+	ackURL  func(runID string) string
 
 	current  atomic.Pointer[Snapshot]
 	mu       sync.Mutex
@@ -128,6 +141,7 @@ func New(snap *Snapshot, opts Options) *Engine {
 		now:      opts.Now,
 		load:     opts.LoadVersion,
 		pollInt:  opts.PollInterval,
+		ackURL:   opts.AckURL,
 		qcap:     opts.QueueCapacity,
 		versions: map[string]*Snapshot{},
 		pools:    map[string]*pool{},

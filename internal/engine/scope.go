@@ -62,9 +62,12 @@ func scope(ev map[string]any, run *herald.Run, st *runState) map[string]any {
 	return map[string]any{
 		"event": ev,
 		"run": map[string]any{
-			"id":   run.ID,
-			"rule": run.Rule,
-			"key":  run.Key,
+			"id":       run.ID,
+			"rule":     run.Rule,
+			"key":      run.Key,
+			"event":    ev,
+			"acked":    !run.AckedAt.IsZero(),
+			"acked_by": run.AckedBy,
 		},
 		"steps": st.Steps,
 	}

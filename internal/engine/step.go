@@ -91,6 +91,12 @@ func (e *Engine) executeRun(j store.RunJob) {
 	for i := range out.Events {
 		e.metrics.eventsEmitted.Inc()
 		e.handRuns(&out.Events[i])
+		if len(out.Events[i].WaitKeys) > 0 {
+			wake = true // it may have woken a waiting run
+		}
+	}
+	if out.Status == herald.RunWaiting {
+		wake = true // the poller must learn the new due time
 	}
 	if wake {
 		e.Wake()
@@ -167,6 +173,18 @@ func (e *Engine) runSteps(j *store.RunJob, out *store.StepOutcome, hands *[]hand
 			}
 			out.Status = herald.RunWaiting
 			out.WaitingFor = store.WaitingForMessage(id)
+		case config.StepDelay:
+			if err := e.delay(s, st, data, out, now); err != nil {
+				return err
+			}
+		case config.StepWaitAck:
+			if err := e.waitAck(snap, r, s, step, j, st, data, out, hands, now); err != nil {
+				return err
+			}
+		case config.StepWaitEvent:
+			if err := e.waitEvent(snap, r, s, step, j, st, data, out, hands, now); err != nil {
+				return err
+			}
 		default:
 			return failf("step %s: unknown kind %q", s.Name, s.Kind)
 		}
@@ -214,7 +232,9 @@ func (e *Engine) newMessage(snap *Snapshot, r *config.Rule, s *config.Step, step
 		CreatedAt:   now,
 		UpdatedAt:   now,
 		DueAt:       now,
-		Blocking:    s.Kind == config.StepWebhook,
+		// A webhook step waits for its call, except inside on_timeout,
+		// whose steps run to the end at once.
+		Blocking: s.Kind == config.StepWebhook && !strings.Contains(s.Name, "/"),
 	}
 	if content != nil {
 		m.Content, _ = json.Marshal(content)
@@ -271,7 +291,7 @@ func (e *Engine) notify(snap *Snapshot, r *config.Rule, s *config.Step, step int
 	if prio == 0 {
 		prio = r.Priority
 	}
-	content, renderErr := renderContent(snap.Config, n, data)
+	content, renderErr := renderContent(snap.Config, n, data, e.funcs(&j.Run))
 	if renderErr != nil {
 		content = nil
 	}
@@ -304,7 +324,16 @@ func (e *Engine) notify(snap *Snapshot, r *config.Rule, s *config.Step, step int
 	return ids, nil
 }
 
-func renderContent(cfg *config.Config, n *config.Notify, data map[string]any) (*channel.Content, error) {
+// funcs are the per-run template functions (the acknowledgment link).
+func (e *Engine) funcs(run *herald.Run) map[string]any {
+	if e.ackURL == nil {
+		return nil
+	}
+	id := run.ID
+	return map[string]any{"ackURL": func() string { return e.ackURL(id) }}
+}
+
+func renderContent(cfg *config.Config, n *config.Notify, data map[string]any, funcs map[string]any) (*channel.Content, error) {
 	c := &channel.Content{Priority: n.Priority}
 	subject, text, html := n.Subject, n.Text, n.HTML
 	if n.Template != "" {
@@ -316,17 +345,17 @@ func renderContent(cfg *config.Config, n *config.Notify, data map[string]any) (*
 	}
 	var err error
 	if subject != nil {
-		if c.Subject, err = subject.Execute(data); err != nil {
+		if c.Subject, err = subject.ExecuteFuncs(data, funcs); err != nil {
 			return nil, err
 		}
 	}
 	if text != nil {
-		if c.Text, err = text.Execute(data); err != nil {
+		if c.Text, err = text.ExecuteFuncs(data, funcs); err != nil {
 			return nil, err
 		}
 	}
 	if html != nil {
-		if c.HTML, err = html.Execute(data); err != nil {
+		if c.HTML, err = html.ExecuteFuncs(data, funcs); err != nil {
 			return nil, err
 		}
 	}
@@ -417,6 +446,7 @@ func (e *Engine) emit(r *config.Rule, s *config.Step, j *store.RunJob, data map[
 		return "", err
 	}
 	item := store.IngestItem{Event: ev, Runs: runs}
+	item.WaitKeys, item.Cancels = e.correlations(&ev)
 	for i := range item.Runs {
 		if item.Runs[i].Run.Status != herald.RunRunning || e.runs.reserve(1) != 1 {
 			continue

@@ -47,12 +47,8 @@ type Run struct {
 	DueAt time.Time `json:"due_at,omitzero"`
 	// WaitingFor describes what a waiting run waits for.
 	WaitingFor string `json:"waiting_for,omitempty"`
+	// AckedAt and AckedBy record the run's acknowledgment, if any.
+	AckedAt time.Time `json:"acked_at,omitzero"`
+	AckedBy string    `json:"acked_by,omitempty"`
 }
 
-// Step records, for the event view, what one step of a run did.
-type StepRecord struct {
-	Index  int    `json:"index"`
-	Name   string `json:"name"`
-	Kind   string `json:"kind"`
-	Status string `json:"status"`
-}

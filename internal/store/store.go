@@ -55,6 +55,17 @@ type Store interface {
 	// holds per-outcome errors (nil or ErrLeaseLost).
 	RecordAttempts(ctx context.Context, outs []*AttemptOutcome) ([]error, error)
 
+	// Hits returns the events that arrived for a run's waits, oldest first.
+	Hits(ctx context.Context, runID string) ([]herald.Event, error)
+	// AckRun records an acknowledgment (the first one counts) and makes
+	// a waiting run due so its wait_ack step sees it. It returns the run.
+	AckRun(ctx context.Context, runID, by string, now time.Time) (*herald.Run, error)
+	// CancelRun cancels an active run: no more steps run, its waits are
+	// removed and its undelivered messages are suppressed.
+	CancelRun(ctx context.Context, runID, reason string, now time.Time) (*herald.Run, error)
+	// GetRun returns a run.
+	GetRun(ctx context.Context, runID string) (*herald.Run, error)
+
 	// RetryMessage makes a dead or failed message due again with extra
 	// attempts. It returns herald.ENOTFOUND or herald.ECONFLICT errors.
 	RetryMessage(ctx context.Context, id string, extraAttempts int, now time.Time) (*herald.Message, error)
@@ -108,6 +119,18 @@ type Lease struct {
 type IngestItem struct {
 	Event herald.Event
 	Runs  []NewRun
+	// WaitKeys are the correlation values of the event for the runs
+	// waiting for its type (wait_event): each run waiting on (type, key)
+	// is given the event as a hit and made due.
+	WaitKeys []string
+	// Cancels lists (rule, key) pairs whose active runs the event cancels.
+	Cancels []RuleKey
+}
+
+// RuleKey names the active runs of a rule with a correlation key.
+type RuleKey struct {
+	Rule string
+	Key  string
 }
 
 // NewRun is a run to create. With a Lease, the run is created already
@@ -123,6 +146,9 @@ type IngestResult struct {
 	// EventID is the stored event's id, or the original's for a duplicate.
 	EventID   string
 	Duplicate bool
+	// Woken and Cancelled count the runs the event woke and cancelled.
+	Woken     int
+	Cancelled int
 }
 
 // RunJob is a claimed run with the event it runs for.
@@ -158,6 +184,31 @@ type StepOutcome struct {
 
 	Messages []NewMessage
 	Events   []IngestItem
+
+	// Wait, when set, registers the run as waiting for an event of
+	// Wait.Type with correlation value Wait.Key.
+	Wait *Wait
+	// ClearWaits removes the run's registered waits; ConsumedHits are
+	// hits the step has looked at and removes.
+	ClearWaits   bool
+	ConsumedHits []string
+	// WakeOnAck makes a waiting run due at once if it was acknowledged
+	// while this step ran; WakeOnHit does the same for a hit that
+	// arrived meanwhile.
+	WakeOnAck bool
+	WakeOnHit bool
+}
+
+// Wait is a run's registration for a correlated event.
+type Wait struct {
+	Type     string
+	Key      string
+	StepName string
+}
+
+// Hit is an event that arrived for a waiting run.
+type Hit struct {
+	Event herald.Event
 }
 
 // NewMessage is a message to create; like NewRun it may be created

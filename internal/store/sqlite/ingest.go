@@ -53,6 +53,14 @@ func (s *Store) ingestTx(tx *sql.Tx, items []store.IngestItem, window time.Durat
 				continue
 			}
 		}
+		res := store.IngestResult{EventID: ev.ID}
+		for _, c := range it.Cancels {
+			n, err := s.cancelByKey(tx, c, ev)
+			if err != nil {
+				return nil, err
+			}
+			res.Cancelled += n
+		}
 		if err := s.insertEvent(tx, ev); err != nil {
 			return nil, err
 		}
@@ -61,7 +69,14 @@ func (s *Store) ingestTx(tx *sql.Tx, items []store.IngestItem, window time.Durat
 				return nil, err
 			}
 		}
-		results[i] = store.IngestResult{EventID: ev.ID}
+		for _, key := range it.WaitKeys {
+			n, err := s.hit(tx, ev, key)
+			if err != nil {
+				return nil, err
+			}
+			res.Woken += n
+		}
+		results[i] = res
 	}
 	return results, nil
 }

@@ -14,7 +14,7 @@ import (
 
 const (
 	runCols = `id, event_id, rule, config_version, key, status, step, state, error,
-		waiting_for, created_at, updated_at, due_at`
+		waiting_for, created_at, updated_at, due_at, acked_at, acked_by`
 	eventCols = `id, source, spec_id, type, subject, time, received_at, content_type,
 		data_schema, data, extensions, parent_id, chain, idem_key`
 	msgCols = `id, event_id, run_id, step, step_name, channel, recipient, key, priority,
@@ -187,6 +187,9 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 				return err
 			}
 		}
+		if err := s.completeWaits(tx, out); err != nil {
+			return err
+		}
 		if len(out.Events) > 0 {
 			if _, err := s.ingestTx(tx, out.Events, 0); err != nil {
 				return err
@@ -314,12 +317,15 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRun(sc scanner, r *herald.Run) error {
 	var state, errText, waiting sql.NullString
 	var created, updated int64
-	var due sql.NullInt64
+	var due, acked sql.NullInt64
+	var ackedBy sql.NullString
 	var status string
 	if err := sc.Scan(&r.ID, &r.EventID, &r.Rule, &r.ConfigVersion, &r.Key, &status, &r.Step,
-		&state, &errText, &waiting, &created, &updated, &due); err != nil {
+		&state, &errText, &waiting, &created, &updated, &due, &acked, &ackedBy); err != nil {
 		return fmt.Errorf("sqlite: scan run: %w", err)
 	}
+	r.AckedAt = fromNullNanos(acked)
+	r.AckedBy = ackedBy.String
 	r.Status = herald.RunStatus(status)
 	if state.Valid {
 		r.State = []byte(state.String)
