@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/herald-notify/herald/internal/ack"
 	"github.com/herald-notify/herald/internal/config"
 	"github.com/herald-notify/herald/internal/engine"
 	"github.com/herald-notify/herald/internal/server"
@@ -114,12 +115,19 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.registry.MustRegister(newQueueCollector(st, opts.Now))
+	key, err := loadAckKey(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	signer := ack.NewSigner(key, ackTTL)
 	a.engine = engine.New(engine.NewSnapshot(cfg, senders), engine.Options{
 		Store:       st,
 		Logger:      a.logger,
 		Metrics:     engine.NewMetrics(a.registry),
 		Now:         opts.Now,
 		LoadVersion: a.loadVersion,
+		AckURL:      a.ackURL(signer),
 	})
 	reload := a.Reload
 	if opts.ConfigPath == "" {
@@ -128,6 +136,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	a.server = server.New(server.Options{
 		Engine:   a.engine,
 		Ledger:   st,
+		Runs:     st,
+		Acks:     signer,
 		Logger:   a.logger,
 		Metrics:  promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 		Settings: a.settings,

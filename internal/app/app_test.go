@@ -21,12 +21,20 @@ import (
 
 // harness runs a whole Herald in-process on a free port.
 type harness struct {
-	t    *testing.T
-	app  *app.App
-	done chan error
+	t       *testing.T
+	app     *app.App
+	done    chan error
+	cancel  context.CancelFunc
+	stopped bool
 }
 
 func start(t *testing.T, configPath string, env map[string]string) *harness {
+	t.Helper()
+	return startAt(t, configPath, env, filepath.Join(t.TempDir(), "herald.db"), nil)
+}
+
+// startAt starts Herald on a given database with a given clock (nil: real).
+func startAt(t *testing.T, configPath string, env map[string]string, db string, now func() time.Time) *harness {
 	t.Helper()
 	lookup := func(name string) (string, bool) {
 		v, ok := env[name]
@@ -39,23 +47,53 @@ func start(t *testing.T, configPath string, env map[string]string) *harness {
 	a, err := app.New(context.Background(), app.Options{
 		ConfigPath: configPath,
 		Listen:     "127.0.0.1:0",
-		DBPath:     filepath.Join(t.TempDir(), "herald.db"),
+		DBPath:     db,
 		Logger:     logger,
 		LookupEnv:  lookup,
+		Now:        now,
 	})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, app: a, done: make(chan error, 1)}
+	h := &harness{t: t, app: a, done: make(chan error, 1), cancel: cancel}
 	go func() { h.done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-h.done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	t.Cleanup(h.stop)
 	return h
+}
+
+// stop shuts the server down (idempotent).
+func (h *harness) stop() {
+	if h.stopped {
+		return
+	}
+	h.stopped = true
+	h.cancel()
+	if err := <-h.done; err != nil {
+		h.t.Errorf("Run: %v", err)
+	}
+}
+
+// clock is a settable clock for tests that drive time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// advance moves the clock and tells the engine to look for due work.
+func (c *clock) advance(h *harness, d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	h.app.Engine().Wake()
 }
 
 // post sends a request to the API and decodes a JSON answer into out.

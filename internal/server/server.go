@@ -46,8 +46,11 @@ type Settings struct {
 
 // Options configures a Server.
 type Options struct {
-	Engine  Engine
-	Ledger  Ledger
+	Engine Engine
+	Ledger Ledger
+	Runs   Runs
+	// Acks verifies acknowledgment links (nil: links are refused).
+	Acks    AckVerifier
 	Logger  *slog.Logger
 	Metrics http.Handler
 	// Settings returns the current settings.
@@ -81,6 +84,9 @@ func New(opts Options) *Server {
 	s.route("GET /v1/messages/{id}", true, s.getMessage)
 	s.route("POST /v1/messages/{id}/retry", true, s.retryMessage)
 	s.route("POST /-/reload", true, s.reload)
+	if opts.Runs != nil {
+		s.runRoutes()
+	}
 	s.route("GET /healthz", false, s.healthz)
 	s.route("GET /readyz", false, s.readyz)
 	if opts.Metrics != nil {
