@@ -24,7 +24,7 @@ func TestLayering(t *testing.T) {
 		"internal/netguard":    {},
 		"internal/cloudevents": {"internal/herald"},
 		"internal/channel":     {"internal/channel", "internal/herald", "internal/netguard"},
-		"internal/config":      {"internal/channel", "internal/herald", "internal/render", "internal/rule"},
+		"internal/config":      {"internal/channel", "internal/herald", "internal/netguard", "internal/render", "internal/rule"},
 		"internal/store":       {"internal/store", "internal/herald"},
 		"internal/engine":      {"internal/channel", "internal/config", "internal/herald", "internal/render", "internal/rule", "internal/store"},
 		"internal/server":      {"internal/cloudevents", "internal/engine", "internal/herald", "internal/store"},

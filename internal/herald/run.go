@@ -51,4 +51,3 @@ type Run struct {
 	AckedAt time.Time `json:"acked_at,omitzero"`
 	AckedBy string    `json:"acked_by,omitempty"`
 }
-
