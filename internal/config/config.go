@@ -36,6 +36,10 @@ type Config struct {
 	Templates map[string]*Template
 	// Rules in file order (files sorted by name).
 	Rules []*Rule
+	// Schedules, Heartbeats and Monitors are the event sources, by name.
+	Schedules  map[string]*Schedule
+	Heartbeats map[string]*Heartbeat
+	Monitors   map[string]*Monitor
 }
 
 // Source is one configuration file as read from disk.
@@ -162,6 +166,7 @@ const (
 	StepDelay     = "delay"
 	StepWaitAck   = "wait_ack"
 	StepWaitEvent = "wait_event"
+	StepDigest    = "digest"
 )
 
 // Step is one step of a workflow. Exactly one of the kind-specific fields
@@ -180,6 +185,25 @@ type Step struct {
 	Delay     *Delay
 	WaitAck   *WaitAck
 	WaitEvent *WaitEvent
+	Digest    *Digest
+}
+
+// Digest collects the events whose runs reach it within a window, per
+// key, and lets one run (the first) continue with all of them
+// (.digest.events, .digest.count); the others end there.
+type Digest struct {
+	// Key renders the grouping key (default: the run's correlation key).
+	Key *render.Template
+	// Window is the fixed window, from the first event (for: 10m).
+	Window time.Duration
+	// Lookback, when true, sends the first event at once and digests the
+	// rest only if something was sent within Window.
+	Lookback bool
+	// Schedule, when set, closes windows at the ticks of a cron
+	// expression instead (e.g. "0 9 * * *" for a morning digest).
+	Schedule string
+	// Next returns the schedule's next tick after t (nil without one).
+	Next func(t time.Time) time.Time
 }
 
 // Delay pauses a run for a duration or until a time. Exactly one of For

@@ -26,6 +26,7 @@ func stepKinds() []stepKind {
 		{StepDelay, (*file).delay},
 		{StepWaitAck, (*file).waitAck},
 		{StepWaitEvent, (*file).waitEvent},
+		{StepDigest, (*file).digest},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/robfig/cron/v3"
 
 	"github.com/herald-notify/herald/internal/render"
 	"github.com/herald-notify/herald/internal/rule"
@@ -137,4 +138,49 @@ func (f *file) subSteps(r *Rule, parent *Step, e entry, prefix string) []*Step {
 		f.errorf(e.node, e.field, "on_timeout needs at least one step")
 	}
 	return out
+}
+
+func (f *file) digest(r *Rule, s *Step, e entry, prefix string) {
+	m := f.mappingOf(e)
+	if m == nil {
+		return
+	}
+	d := &Digest{}
+	s.Digest = d
+	if v, ok := m.get("key"); ok {
+		d.Key = f.template(v, prefix+".key", false)
+	}
+	vf, hasFor := m.get("for")
+	vs, hasSchedule := m.get("schedule")
+	switch {
+	case hasFor && hasSchedule:
+		f.errorf(vs.keyNode, e.field, "use either for (a window) or schedule (cron), not both")
+	case hasFor:
+		if t, ok := f.duration(vf); ok {
+			d.Window = t
+		}
+	case hasSchedule:
+		if spec, ok := f.str(vs); ok {
+			sched, err := cron.ParseStandard(spec)
+			if err != nil {
+				f.errorf(vs.node, vs.field, "%q is not a cron expression: %v", spec, err)
+			} else {
+				d.Schedule = spec
+				d.Next = sched.Next
+			}
+		}
+	default:
+		f.errorf(e.node, e.field, "digest needs a window (for: 10m) or a schedule (schedule: \"0 9 * * *\")")
+	}
+	if v, ok := m.get("lookback"); ok {
+		if b, ok := v.node.(*ast.BoolNode); ok {
+			d.Lookback = b.Value
+			if d.Lookback && hasSchedule {
+				f.errorf(v.node, v.field, "lookback works with a window (for), not a schedule")
+			}
+		} else {
+			f.errorf(v.node, v.field, "want true or false")
+		}
+	}
+	m.finish("key", "for", "schedule", "lookback")
 }

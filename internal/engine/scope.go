@@ -42,6 +42,9 @@ func decodeData(raw json.RawMessage) any {
 // runState is the durable state of a run: what its steps produced.
 type runState struct {
 	Steps map[string]any `json:"steps"`
+	// Digest is what the last digest step collected: {"events": [...],
+	// "count": n}, offered to templates as .digest.
+	Digest map[string]any `json:"digest,omitempty"`
 }
 
 func decodeState(raw json.RawMessage) (*runState, error) {
@@ -69,6 +72,7 @@ func scope(ev map[string]any, run *herald.Run, st *runState) map[string]any {
 			"acked":    !run.AckedAt.IsZero(),
 			"acked_by": run.AckedBy,
 		},
-		"steps": st.Steps,
+		"steps":  st.Steps,
+		"digest": st.Digest,
 	}
 }

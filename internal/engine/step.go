@@ -181,6 +181,10 @@ func (e *Engine) runSteps(j *store.RunJob, out *store.StepOutcome, hands *[]hand
 			if err := e.waitAck(snap, r, s, step, j, st, data, out, hands, now); err != nil {
 				return err
 			}
+		case config.StepDigest:
+			if err := e.digest(r, s, j, st, data, out, now); err != nil {
+				return err
+			}
 		case config.StepWaitEvent:
 			if err := e.waitEvent(snap, r, s, step, j, st, data, out, hands, now); err != nil {
 				return err
@@ -188,12 +192,12 @@ func (e *Engine) runSteps(j *store.RunJob, out *store.StepOutcome, hands *[]hand
 		default:
 			return failf("step %s: unknown kind %q", s.Name, s.Kind)
 		}
-		if out.Status == herald.RunWaiting {
-			break
+		if out.Status == herald.RunWaiting || out.Status == herald.RunCompleted {
+			break // waiting, or ended early (its event joined another run's digest)
 		}
 		step++
 	}
-	if step >= len(r.Steps) {
+	if step >= len(r.Steps) || out.Status == herald.RunCompleted {
 		out.Status = herald.RunCompleted
 	}
 	out.Step = step

@@ -246,3 +246,60 @@ func (e *Engine) correlations(ev *herald.Event) ([]string, []store.RuleKey) {
 	}
 	return keys, cancels
 }
+
+// digest groups the runs that reach this step within a window, per key:
+// the first leads the group and waits for the window to close, the others
+// join it and end; the leader goes on with every event (.digest).
+func (e *Engine) digest(r *config.Rule, s *config.Step, j *store.RunJob, st *runState,
+	data map[string]any, out *store.StepOutcome, now time.Time) error {
+	d := s.Digest
+	m := stepState(st, s.Name)
+	role, _ := m["role"].(string)
+	if role == "" {
+		key := j.Run.Key
+		if d.Key != nil {
+			var err error
+			if key, err = d.Key.Execute(data); err != nil {
+				return failf("step %s: key: %v", s.Name, err)
+			}
+		}
+		closes := now.Add(d.Window)
+		if d.Next != nil {
+			closes = d.Next(now)
+		}
+		res, err := e.store.Digest(e.ctx, store.DigestJoin{
+			Rule: r.Name, Step: s.Name, Key: key, RunID: j.Run.ID, EventID: j.Event.ID,
+			Now: now, ClosesAt: closes, Lookback: d.Lookback, Window: d.Window,
+		})
+		if err != nil {
+			return fmt.Errorf("digest: %w", err)
+		}
+		role = res.Role
+		m["role"], m["leader"], m["key"] = res.Role, res.Leader, key
+		setUntil(m, res.ClosesAt)
+	}
+	switch role {
+	case store.DigestPass:
+		st.Digest = map[string]any{"events": []any{eventScope(&j.Event)}, "count": 1}
+		return nil
+	case store.DigestJoined:
+		out.Status = herald.RunCompleted
+		return nil
+	}
+	until, _ := untilOf(m)
+	if now.Before(until) {
+		wait(out, "digest", until)
+		return nil
+	}
+	events, err := e.store.CloseDigest(e.ctx, j.Run.ID)
+	if err != nil {
+		return fmt.Errorf("close digest: %w", err)
+	}
+	list := make([]any, len(events))
+	for i := range events {
+		list[i] = eventScope(&events[i])
+	}
+	st.Digest = map[string]any{"events": list, "count": len(events)}
+	m["count"] = len(events)
+	return nil
+}

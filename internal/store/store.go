@@ -63,6 +63,14 @@ type Store interface {
 	// CancelRun cancels an active run: no more steps run, its waits are
 	// removed and its undelivered messages are suppressed.
 	CancelRun(ctx context.Context, runID, reason string, now time.Time) (*herald.Run, error)
+	// Digest places a run in the digest group of (rule, step, key): it
+	// leads a new group, joins the open one, or (lookback mode, nothing
+	// sent within the window) passes straight through. It is idempotent
+	// per run.
+	Digest(ctx context.Context, d DigestJoin) (*DigestRole, error)
+	// CloseDigest closes the group a run leads and returns its events,
+	// oldest first; later runs start a new group.
+	CloseDigest(ctx context.Context, leader string) ([]herald.Event, error)
 	// GetRun returns a run.
 	GetRun(ctx context.Context, runID string) (*herald.Run, error)
 
@@ -293,3 +301,29 @@ type Stats struct {
 // message's outcome. A run that failed because that message died keeps
 // it, and is revived when the message is retried and succeeds.
 func WaitingForMessage(id string) string { return "message " + id }
+
+// DigestJoin asks to place a run in a digest group.
+type DigestJoin struct {
+	Rule, Step, Key string
+	RunID, EventID  string
+	Now             time.Time
+	// ClosesAt is when a new group led by this run closes (window or
+	// schedule); with Lookback it is ignored and Window used instead.
+	ClosesAt time.Time
+	Lookback bool
+	Window   time.Duration
+}
+
+// Digest roles.
+const (
+	DigestLead   = "lead"
+	DigestJoined = "join"
+	DigestPass   = "pass"
+)
+
+// DigestRole is where a run landed in a digest group.
+type DigestRole struct {
+	Role     string
+	Leader   string
+	ClosesAt time.Time
+}

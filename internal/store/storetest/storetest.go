@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		{"ConcurrentIngest", testConcurrentIngest},
 		{"NanosecondTimes", testNanosecondTimes},
 		{"State", testState},
+		{"DigestConcurrent", testDigestConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -622,5 +623,88 @@ func testState(t *testing.T, s store.Store) {
 	want := map[string][]byte{"schedule/a": []byte("2"), "schedule/b": []byte("3")}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListState (-want +got):\n%s", diff)
+	}
+}
+
+// testDigestConcurrent joins many runs of two keys at once: each key gets
+// exactly one leader, every run lands in its own key's group, and asking
+// again gives the same answer.
+func testDigestConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const perKey = 40
+	type result struct {
+		key  string
+		run  string
+		role *store.DigestRole
+	}
+	results := make(chan result, 2*perKey)
+	var wg sync.WaitGroup
+	for i := range 2 * perKey {
+		key := []string{"ticket-1", "ticket-2"}[i%2]
+		wg.Go(func() {
+			ev := newEvent("ticket.updated", fmt.Sprintf("d%d", i), base)
+			ingestOne(t, s, ev)
+			run := herald.NewID()
+			role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "batch", Key: key, RunID: run,
+				EventID: ev.ID, Now: base, ClosesAt: base.Add(10 * time.Minute)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			again, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "batch", Key: key, RunID: run,
+				EventID: ev.ID, Now: base.Add(time.Second), ClosesAt: base.Add(20 * time.Minute)})
+			if err != nil || *again != *role {
+				t.Errorf("second Digest for the same run = %+v %v, want %+v", again, err, role)
+			}
+			results <- result{key, run, role}
+		})
+	}
+	wg.Wait()
+	close(results)
+	leaders := map[string]string{}
+	members := map[string]int{}
+	for r := range results {
+		if r.role.Role == store.DigestLead {
+			if prev, ok := leaders[r.key]; ok {
+				t.Fatalf("key %s has two leaders: %s and %s", r.key, prev, r.run)
+			}
+			leaders[r.key] = r.run
+		}
+	}
+	if len(leaders) != 2 {
+		t.Fatalf("leaders = %v, want one per key", leaders)
+	}
+	for key, leader := range leaders {
+		events, err := s.CloseDigest(ctx, leader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members[key] = len(events)
+	}
+	if members["ticket-1"] != perKey || members["ticket-2"] != perKey {
+		t.Errorf("group sizes = %v, want %d each", members, perKey)
+	}
+	// After the close, a new run starts a new group.
+	ev := newEvent("ticket.updated", "late", base)
+	ingestOne(t, s, ev)
+	role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "batch", Key: "ticket-1", RunID: herald.NewID(),
+		EventID: ev.ID, Now: base.Add(time.Minute), ClosesAt: base.Add(11 * time.Minute)})
+	if err != nil || role.Role != store.DigestLead {
+		t.Errorf("after close: %+v %v, want a new leader", role, err)
+	}
+	// Lookback: nothing sent lately passes; within the window it digests.
+	la, lb := herald.NewID(), herald.NewID()
+	for i, run := range []string{la, lb} {
+		ev := newEvent("x", fmt.Sprintf("lb%d", i), base)
+		ingestOne(t, s, ev)
+		role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "lb", Key: "k", RunID: run, EventID: ev.ID,
+			Now: base.Add(time.Duration(i) * time.Minute), Lookback: true, Window: 10 * time.Minute})
+		want := []string{store.DigestPass, store.DigestLead}[i]
+		if err != nil || role.Role != want {
+			t.Errorf("lookback run %d: %+v %v, want %s", i, role, err, want)
+		}
+		if i == 1 && !role.ClosesAt.Equal(base.Add(10*time.Minute)) {
+			t.Errorf("lookback digest closes at %v, want 10m after the pass-through", role.ClosesAt)
+		}
 	}
 }
