@@ -56,7 +56,9 @@ func TestDigest(t *testing.T) {
 	close(ids)
 	// Every run has either joined a digest (completed) or leads one.
 	for id := range ids {
-		h.waitRun(id, func(r *herald.Run) bool { return r.Status == herald.RunCompleted || strings.HasPrefix(r.WaitingFor, "digest") }, "digest placement")
+		h.waitRun(id, func(r *herald.Run) bool {
+			return r.Status == herald.RunCompleted || strings.HasPrefix(r.WaitingFor, "digest")
+		}, "digest placement")
 	}
 	if n := len(recv.byPath("/agent")); n != 0 {
 		t.Fatalf("%d messages before the window closed", n)
@@ -73,7 +75,10 @@ func TestDigest(t *testing.T) {
 	h.emit(`{"type":"alert.fired","data":{"n":1}}`)
 	eventually(t, "the first alert at once", func() bool { return len(recv.byPath("/storm")) == 1 })
 	for i := range 5 {
-		h.emit(fmt.Sprintf(`{"type":"alert.fired","data":{"n":%d}}`, i+2))
+		id := h.emit(fmt.Sprintf(`{"type":"alert.fired","data":{"n":%d}}`, i+2))
+		h.waitRun(id, func(r *herald.Run) bool {
+			return r.Status == herald.RunCompleted || strings.HasPrefix(r.WaitingFor, "digest")
+		}, "digest placement")
 	}
 	clk.advance(h, time.Minute)
 	clk.advance(h, 0)
