@@ -3,6 +3,7 @@
 //	herald serve [--config FILE|DIR] [--listen ADDR] [--db PATH]
 //	herald emit TYPE [--data JSON] [--subject S] [--source S] [--url URL]
 //	herald check --config FILE|DIR
+//	herald ack RUN_ID [--by NAME]
 //	herald bench [--target URL] [--rate R] [--duration D] [--count N] [--json]
 //	herald version
 package main
@@ -44,6 +45,7 @@ Usage:
   herald serve   [--config FILE|DIR] [--listen ADDR] [--db PATH]   run the server
   herald emit    TYPE [--data JSON] [--subject S] [--url URL]        send an event to a server
   herald check   --config FILE|DIR                                  validate a configuration
+  herald ack     RUN_ID [--by NAME] [--url URL]                     acknowledge a run (stops escalation)
   herald bench   [--rate R] [--duration D] [--target URL]           measure throughput and latency
   herald version                                                    print the version
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEmit(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
+	case "ack":
+		return runAck(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "version":
