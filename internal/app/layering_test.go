@@ -29,6 +29,7 @@ func TestLayering(t *testing.T) {
 		"internal/engine":      {"internal/channel", "internal/config", "internal/herald", "internal/render", "internal/rule", "internal/store"},
 		"internal/server":      {"internal/cloudevents", "internal/engine", "internal/herald", "internal/store"},
 		"internal/loadgen":     {"internal/herald"},
+		"internal/source":      {"internal/source", "internal/config", "internal/herald", "internal/netguard", "internal/render", "internal/rule"},
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")

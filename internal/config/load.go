@@ -202,7 +202,8 @@ func (l *loader) loadFile(src Source) {
 	if e, ok := m.get("rules"); ok {
 		f.rules(e)
 	}
-	m.finish("server", "storage", "delivery", "retention", "network", "channels", "templates", "rules")
+	f.sources(m)
+	m.finish(append([]string{"server", "storage", "delivery", "retention", "network", "channels", "templates", "rules"}, sourceKeys()...)...)
 }
 
 // parse parses data into the body of its single document; nil for an

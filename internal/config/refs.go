@@ -45,6 +45,7 @@ func (l *loader) finish() {
 		l.checkRef(r)
 	}
 	l.checkServer()
+	l.checkSources()
 }
 
 func (l *loader) checkRef(r ref) {
