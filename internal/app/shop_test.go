@@ -13,6 +13,7 @@ import (
 	"github.com/herald-notify/herald/internal/channel/email/smtptest"
 	"github.com/herald-notify/herald/internal/channel/webhook"
 	"github.com/herald-notify/herald/internal/herald"
+	"github.com/herald-notify/herald/internal/store"
 )
 
 // TestShopExample runs examples/shop end to end: order.paid sends the
@@ -90,14 +91,14 @@ func TestShopExample(t *testing.T) {
 	// answer in its data.
 	var emitted string
 	eventually(t, "the run to complete", func() bool {
-		v := h.event(acc.ID)
-		if len(v.Runs) != 1 || v.Runs[0].Status != herald.RunCompleted {
+		r := runByRule(h.event(acc.ID), "confirm-order")
+		if r == nil || r.Status != herald.RunCompleted {
 			return false
 		}
 		var st struct {
 			Steps map[string]map[string]any `json:"steps"`
 		}
-		json.Unmarshal(v.Runs[0].State, &st)
+		json.Unmarshal(r.State, &st)
 		emitted, _ = st.Steps["fulfillment"]["event_id"].(string)
 		return true
 	})
@@ -124,7 +125,15 @@ func TestShopExample(t *testing.T) {
 		}
 	}
 
+	// The shipment watch waits for order.shipped.
+	if r := runByRule(h.event(acc.ID), "watch-shipment"); r == nil || r.Status != herald.RunWaiting {
+		t.Fatalf("watch-shipment run = %+v", r)
+	}
 	h.emit(readFile(t, "../../examples/shop/order-shipped.json"))
+	eventually(t, "the shipment watch to end", func() bool {
+		r := runByRule(h.event(acc.ID), "watch-shipment")
+		return r.Status == herald.RunCompleted && strings.Contains(string(r.State), `"carrier":"DHL"`)
+	})
 	msgs, err = smtp.Wait(t.Context(), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -172,4 +181,13 @@ func mailParts(t *testing.T, m *mail.Message) (text, html string) {
 			html = string(b)
 		}
 	}
+}
+
+func runByRule(v *store.EventView, rule string) *herald.Run {
+	for _, r := range v.Runs {
+		if r.Rule == rule {
+			return r
+		}
+	}
+	return nil
 }
