@@ -60,6 +60,7 @@ type App struct {
 	logger   *slog.Logger
 	store    store.Store
 	engine   *engine.Engine
+	sources  *sources
 	server   *server.Server
 	http     *http.Server
 	listener net.Listener
@@ -129,12 +130,13 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		LoadVersion: a.loadVersion,
 		AckURL:      a.ackURL(signer),
 	})
+	a.sources = newSources(a.engine, st, a.logger, opts.Now)
 	reload := a.Reload
 	if opts.ConfigPath == "" {
 		reload = nil
 	}
 	a.server = server.New(server.Options{
-		Engine:   a.engine,
+		Engine:   observingEngine{a.engine, a.sources},
 		Ledger:   st,
 		Runs:     st,
 		Acks:     signer,
@@ -226,6 +228,7 @@ func (a *App) Reload(ctx context.Context) (string, error) {
 	a.mu.Lock()
 	a.cfg = cfg
 	a.mu.Unlock()
+	a.sources.reload(cfg)
 	a.logger.Info("configuration reloaded", "version", cfg.Version[:12])
 	return cfg.Version, nil
 }
@@ -248,6 +251,7 @@ func (a *App) Store() store.Store { return a.store }
 func (a *App) Run(ctx context.Context) error {
 	a.engine.Start()
 	a.engine.Wake() // take up work left by a previous process at once
+	a.sources.start(a.Config())
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.listener) }()
 	a.logger.Info("herald serving", "addr", a.Addr(), "config", a.Config().Version[:12])
@@ -264,6 +268,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	a.logger.Info("shutting down", "timeout", timeout)
 	herr := a.http.Shutdown(sctx)
+	a.sources.stop()
 	eerr := a.engine.Stop(sctx)
 	cerr := a.store.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {

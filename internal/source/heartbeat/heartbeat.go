@@ -63,9 +63,10 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Started is when the server started (default: Now when New is
-	// called). Keys that were not missed count as seen then at the
-	// latest; pass the process's start time when a Tracker replaces
-	// another after a configuration reload.
+	// called). Keys in the state that were not missed count as seen then
+	// at the latest; pass the process's start time when a Tracker
+	// replaces another after a configuration reload, so the reload does
+	// not postpone deadlines.
 	Started time.Time
 	// FlushEvery bounds how often last-seen times are written (default
 	// 30s).
@@ -117,7 +118,10 @@ type keyState struct {
 
 // stored is a key's durable state.
 type stored struct {
-	LastSeen   time.Time `json:"last_seen"`
+	LastSeen time.Time `json:"last_seen"`
+	// Since is what the deadline counted from (the last beat, or when
+	// the key was first expected).
+	Since      time.Time `json:"since"`
 	Missed     bool      `json:"missed,omitempty"`
 	ExpectedBy time.Time `json:"expected_by"`
 }
@@ -144,8 +148,9 @@ func New(heartbeats map[string]*config.Heartbeat, opts Options) *Tracker {
 	for _, cfg := range heartbeats {
 		b := &beat{cfg: cfg, keys: map[string]*keyState{}}
 		if cfg.Key == nil {
-			// Without a key the one heartbeat is expected from the start.
-			b.keys[""] = &keyState{since: opts.Started}
+			// Without a key the one heartbeat is expected from now on
+			// (or since it was first seen, per the state).
+			b.keys[""] = &keyState{since: opts.Now(), dirty: true}
 		}
 		t.beats = append(t.beats, b)
 	}
@@ -255,6 +260,8 @@ func (t *Tracker) evaluate(ctx context.Context) time.Time {
 			t.opts.Logger.Warn("heartbeat state unavailable; retrying", "err", err)
 			return now.Add(t.backoff())
 		}
+		// Record at once when keys configured now were first expected.
+		t.flush(ctx, true)
 	}
 
 	t.mu.Lock()
@@ -392,10 +399,13 @@ func (t *Tracker) load(ctx context.Context) error {
 				if len(b.keys) >= t.opts.MaxKeys {
 					continue
 				}
-				ks = &keyState{lastSeen: st.LastSeen, since: later(st.LastSeen, t.opts.Started)}
+				ks = &keyState{}
 				b.keys[key] = ks
-			} else if ks.lastSeen.IsZero() {
-				ks.lastSeen = st.LastSeen
+			}
+			if !ks.lastSeen.After(st.LastSeen) {
+				// Nothing newer was observed since the start.
+				ks.lastSeen, ks.dirty = st.LastSeen, false
+				ks.since = later(st.Since, t.opts.Started)
 			}
 			if st.Missed {
 				ks.missed, ks.expectedBy = true, st.ExpectedBy
@@ -409,7 +419,7 @@ func (t *Tracker) load(ctx context.Context) error {
 }
 
 func (ks *keyState) stored() stored {
-	return stored{LastSeen: ks.lastSeen, Missed: ks.missed, ExpectedBy: ks.expectedBy}
+	return stored{LastSeen: ks.lastSeen, Since: ks.since, Missed: ks.missed, ExpectedBy: ks.expectedBy}
 }
 
 // event is the event of an outage starting or ending. Its id is derived

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,6 +215,36 @@ func TestHeartbeatRestart(t *testing.T) {
 	}
 }
 
+// TestHeartbeatReload replaces a tracker by another, as a configuration
+// reload does: deadlines stay where they were.
+func TestHeartbeatReload(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hbs := []*config.Heartbeat{
+		heartbeat(t, "one", "a.b", "", 10*time.Minute, 0),
+		heartbeat(t, "keyed", "x.y", "{{ .event.subject }}", 10*time.Minute, 0),
+	}
+	tr := f.start(hbs...)
+	f.evaluate(tr)
+	f.at(3 * time.Minute)
+	f.beat(tr, "x.y", "k")
+	f.at(5 * time.Minute)
+	tr.Stop()
+	tr = New(map[string]*config.Heartbeat{hbs[0].Name: hbs[0], hbs[1].Name: hbs[1]},
+		Options{Emitter: f.rec, State: f.state, Now: f.clock.Now, Started: t0})
+	if next := f.evaluate(tr); next != 10*time.Minute {
+		t.Errorf("next after reload = %s, want 10m (one never beat since t0)", next)
+	}
+	f.at(10 * time.Minute)
+	f.evaluate(tr) // one missed
+	if next := f.evaluate(tr); next != 13*time.Minute {
+		t.Errorf("next = %s, want 13m (keyed/k beat at 3m)", next)
+	}
+	if diff := cmp.Diff([]string{"heartbeat.missed one seen=never by=10m0s"}, f.log()); diff != "" {
+		t.Errorf("events mismatch (-want +got):\n%s", diff)
+	}
+}
+
 // TestHeartbeatEmitFails: nothing changes until the events are emitted.
 func TestHeartbeatEmitFails(t *testing.T) {
 	t.Parallel()
@@ -225,8 +256,8 @@ func TestHeartbeatEmitFails(t *testing.T) {
 	if next := f.evaluate(tr); next != time.Minute+time.Second {
 		t.Errorf("retry at %s", next)
 	}
-	if len(f.state.Snapshot()) != 0 {
-		t.Errorf("state written although nothing was emitted: %v", f.state.Snapshot())
+	if st := string(f.state.Snapshot()["heartbeat/hb/"]); strings.Contains(st, "missed") {
+		t.Errorf("outage recorded although nothing was emitted: %s", st)
 	}
 	f.rec.Fail(false)
 	f.at(time.Minute + time.Second)
