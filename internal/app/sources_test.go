@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
 	"sync/atomic"
 	"testing"
 
+	"github.com/herald-notify/herald/internal/app"
 	"github.com/herald-notify/herald/internal/herald"
 )
 
@@ -140,5 +143,72 @@ func TestSources(t *testing.T) {
 	lines, _ = alerts(recv)
 	if n := countOf(lines, "monitor.down api"); n != 2 {
 		t.Errorf("%d monitor.down events, want 2 (the restart must not announce again): %q", n, lines)
+	}
+}
+
+// TestSourcesDocs loads every configuration in docs/sources.md and the
+// ops example with the real channel types, as `herald check` does.
+func TestSourcesDocs(t *testing.T) {
+	t.Parallel()
+	env := func(name string) (string, bool) {
+		switch name {
+		case "OPS_API_URL":
+			return "http://127.0.0.1:9000/healthz", true
+		case "OPS_CHAT_URL", "OPS_REMEDIATION_URL":
+			return "http://127.0.0.1:9001", true
+		}
+		return "t0ken", true
+	}
+	doc, err := os.ReadFile("../../docs/sources.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) < 4 {
+		t.Fatalf("found %d yaml blocks", len(blocks))
+	}
+	for i, b := range blocks {
+		if _, err := app.LoadConfig(writeConfig(t, b[1]), env); err != nil {
+			t.Errorf("docs/sources.md block %d does not load:\n%v", i+1, err)
+		}
+	}
+	cfg, err := app.LoadConfig("../../examples/ops/herald.yaml", env)
+	if err != nil {
+		t.Fatalf("examples/ops does not load:\n%v", err)
+	}
+	if len(cfg.Monitors) != 1 || len(cfg.Heartbeats) != 1 || len(cfg.Schedules) != 1 {
+		t.Errorf("examples/ops: %d monitors, %d heartbeats, %d schedules", len(cfg.Monitors), len(cfg.Heartbeats), len(cfg.Schedules))
+	}
+}
+
+// TestSourcesReload adds a schedule by reloading the configuration.
+func TestSourcesReload(t *testing.T) {
+	t.Parallel()
+	recv := newReceiver(t)
+	base := fmt.Sprintf(`
+network: {allow_private: [127.0.0.1/32]}
+channels:
+  hook: {type: webhook, url: "%s/alerts"}
+rules:
+  - name: tick
+    on: tick
+    steps:
+      - notify: {channel: hook, text: "{{ .event.subject }}"}
+`, recv.srv.URL)
+	path := writeConfig(t, base)
+	h := start(t, path, nil)
+	if err := os.WriteFile(path, []byte(base+"schedules:\n  every-second: {cron: '@every 1s', emit: {type: tick, subject: s}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.app.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a tick of the new schedule delivered", func() bool {
+		lines, _ := alerts(recv)
+		return countOf(lines, "tick s") >= 1
+	})
+	_, ids := alerts(recv)
+	if v := h.event(ids[0]); v.Event.Source != "herald:schedule/every-second" {
+		t.Errorf("event source = %q", v.Event.Source)
 	}
 }
