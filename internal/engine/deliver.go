@@ -72,6 +72,14 @@ func (e *Engine) deliver(j store.MessageJob) {
 	if m.Blocking && o.Status.Final() {
 		o.Resume = &store.Resume{RunID: m.RunID, StepName: m.StepName, Output: stepOutput(o, rc)}
 	}
+	// Recording waits for the group's fsync: do it off the channel's pool,
+	// so the channel's concurrency limits calls to the provider, not
+	// commit waits. The lease stays held until the record commits.
+	e.async(func() { e.record(m, o, number, end) })
+}
+
+// record commits one attempt's outcome.
+func (e *Engine) record(m *herald.Message, o *store.AttemptOutcome, number int, end time.Time) {
 	errs, werr := e.store.RecordAttempts(context.WithoutCancel(e.ctx), []*store.AttemptOutcome{o})
 	e.metrics.attemptDuration.WithLabelValues(m.Channel, string(o.Attempt.Outcome)).Observe(o.Attempt.Duration.Seconds())
 	switch {

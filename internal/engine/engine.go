@@ -110,6 +110,54 @@ type Engine struct {
 	wg         sync.WaitGroup
 	started    atomic.Bool
 	stopped    atomic.Bool
+	// commits tracks goroutines waiting for a commit (see async).
+	commits inflight
+}
+
+// async runs fn, a commit and what follows it, in its own goroutine that
+// Stop waits for.
+func (e *Engine) async(fn func()) {
+	e.commits.add()
+	go func() {
+		defer e.commits.done()
+		fn()
+	}()
+}
+
+// inflight counts goroutines and waits for none to be left. Unlike a
+// WaitGroup, it may gain members while somebody waits (a delivery that
+// finishes during the drain starts its commit).
+type inflight struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.cond != nil {
+		f.cond.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+// wait returns once no member is left.
+func (f *inflight) wait() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cond == nil {
+		f.cond = sync.NewCond(&f.mu)
+	}
+	for f.n > 0 {
+		f.cond.Wait()
+	}
 }
 
 // New returns an engine running cfg. It does not start work: call Start.
@@ -270,11 +318,13 @@ func (e *Engine) Stop(ctx context.Context) error {
 		// Runs first: a step that finishes while draining hands its
 		// messages to the channel pools, which must still take them.
 		e.runs.stop()
+		e.commits.wait()
 		var wg sync.WaitGroup
 		for _, p := range pools[1:] {
 			wg.Go(p.stop)
 		}
 		wg.Wait()
+		e.commits.wait()
 		close(done)
 	}()
 	var err error

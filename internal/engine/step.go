@@ -57,7 +57,15 @@ func (e *Engine) executeRun(j store.RunJob) {
 		e.releaseHandoffs(hands)
 		return
 	}
-	err = e.store.CompleteStep(context.WithoutCancel(e.ctx), out)
+	// The commit waits for the group's fsync: wait for it off the pool, so
+	// a worker goes on to the next run instead of idling through it.
+	e.async(func() { e.commitStep(&run, out, hands) })
+}
+
+// commitStep commits a step's outcome and hands what it created to the
+// pools.
+func (e *Engine) commitStep(run *herald.Run, out *store.StepOutcome, hands []handoff) {
+	err := e.store.CompleteStep(context.WithoutCancel(e.ctx), out)
 	if err != nil {
 		e.releaseHandoffs(hands)
 		if errors.Is(err, store.ErrLeaseLost) {

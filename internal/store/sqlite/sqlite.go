@@ -87,7 +87,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts Options) (
 	}
 	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(OFF)&_pragma=synchronous(" + opts.Synchronous + ")"
-	wdb, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-65536)")
+	wdb, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
