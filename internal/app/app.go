@@ -23,6 +23,7 @@ import (
 	"github.com/herald-notify/herald/internal/ack"
 	"github.com/herald-notify/herald/internal/config"
 	"github.com/herald-notify/herald/internal/engine"
+	"github.com/herald-notify/herald/internal/herald"
 	"github.com/herald-notify/herald/internal/server"
 	"github.com/herald-notify/herald/internal/store"
 	"github.com/herald-notify/herald/internal/store/sqlite"
@@ -129,6 +130,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Now:         opts.Now,
 		LoadVersion: a.loadVersion,
 		AckURL:      a.ackURL(signer),
+		// Every committed event, emitted ones included, feeds the
+		// heartbeats; a.sources is set before the engine starts.
+		OnAccepted: func(ev *herald.Event) { a.sources.observe(ev) },
 	})
 	a.sources = newSources(a.engine, st, a.logger, opts.Now)
 	reload := a.Reload
@@ -136,7 +140,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		reload = nil
 	}
 	a.server = server.New(server.Options{
-		Engine:   observingEngine{a.engine, a.sources},
+		Engine:   a.engine,
 		Ledger:   st,
 		Runs:     st,
 		Acks:     signer,

@@ -43,26 +43,17 @@ func newSources(e *engine.Engine, st source.State, logger *slog.Logger, now func
 	return &sources{engine: e, state: st, logger: logger, now: now}
 }
 
-// accept accepts events through the engine and offers the new ones (not
-// duplicates) to the heartbeats.
-func (s *sources) accept(ctx context.Context, events []herald.Event) ([]engine.Accepted, error) {
-	acc, err := s.engine.Accept(ctx, events)
-	if err != nil {
-		return nil, err
-	}
+// observe offers an event the engine committed (from the API, a source
+// or an emit step; never a duplicate) to the heartbeats.
+func (s *sources) observe(ev *herald.Event) {
 	if tr := s.beats.Load(); tr != nil {
-		for i := range events {
-			if i < len(acc) && !acc[i].Duplicate {
-				tr.Observe(&events[i])
-			}
-		}
+		tr.Observe(ev)
 	}
-	return acc, nil
 }
 
 // emit is the sources' Emitter.
 func (s *sources) emit(ctx context.Context, events []herald.Event) error {
-	_, err := s.accept(ctx, events)
+	_, err := s.engine.Accept(ctx, events)
 	return err
 }
 
@@ -134,16 +125,4 @@ func (s *sources) stop() {
 	if tr := s.beats.Load(); tr != nil {
 		tr.Stop()
 	}
-}
-
-// observingEngine is the engine as the HTTP API sees it: events it
-// accepts feed the heartbeats.
-type observingEngine struct {
-	*engine.Engine
-	sources *sources
-}
-
-// Accept accepts events and offers them to the heartbeats.
-func (e observingEngine) Accept(ctx context.Context, events []herald.Event) ([]engine.Accepted, error) {
-	return e.sources.accept(ctx, events)
 }

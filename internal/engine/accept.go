@@ -89,6 +89,9 @@ func (e *Engine) Accept(ctx context.Context, events []herald.Event) ([]Accepted,
 
 // handRuns gives the leased runs of a committed item to the run pool.
 func (e *Engine) handRuns(it *store.IngestItem) {
+	if e.onAcc != nil {
+		e.onAcc(&it.Event)
+	}
 	for _, nr := range it.Runs {
 		e.metrics.runsStarted.Inc()
 		if nr.Run.Status != herald.RunRunning {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/herald-notify/herald/internal/channel"
 	"github.com/herald-notify/herald/internal/config"
+	"github.com/herald-notify/herald/internal/herald"
 	"github.com/herald-notify/herald/internal/store"
 )
 
@@ -78,6 +79,9 @@ type Options struct {
 	// AckURL returns the acknowledgment link of a run, for the ackURL
 	// template function (nil: ackURL renders "").
 	AckURL func(runID string) string
+	// OnAccepted, when set, is called with every event after it is
+	// committed (accepted or emitted, never a duplicate). It must be fast.
+	OnAccepted func(ev *herald.Event)
 }
 
 // Engine executes workflows. Start it once; Stop it once.
@@ -90,6 +94,7 @@ type Engine struct {
 	pollInt time.Duration
 	qcap    int
 	ackURL  func(runID string) string
+	onAcc   func(ev *herald.Event)
 
 	current  atomic.Pointer[Snapshot]
 	mu       sync.Mutex
@@ -190,6 +195,7 @@ func New(snap *Snapshot, opts Options) *Engine {
 		load:     opts.LoadVersion,
 		pollInt:  opts.PollInterval,
 		ackURL:   opts.AckURL,
+		onAcc:    opts.OnAccepted,
 		qcap:     opts.QueueCapacity,
 		versions: map[string]*Snapshot{},
 		pools:    map[string]*pool{},
