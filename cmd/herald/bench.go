@@ -29,6 +29,18 @@ running server instead, whose configuration must send every event of
 then even if the server falls behind); without it, a closed loop at
 saturation with --concurrency connections.
 
+--waiting N first puts N runs into waiting (events of bench.wait posted in
+batches: half wait for a correlated bench.wake event that never comes, half
+sleep 24h) and measures once the server has them all waiting, so that the
+result can be compared with --waiting 0. --wake K then, before the measured
+phase, wakes K of them with one correlated event each and reports the time
+from each event's send to the woken run's webhook.
+
+--timers R replaces the event measurement by timers: events of bench.timer
+whose runs sleep until a due time; the due times are spread at R per second
+over --duration, each posted --timer-lead ahead, and the receiver reports
+how late each one fired (arrival − due).
+
 Flags:
 `
 
@@ -52,6 +64,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	drain := fs.Duration("drain-timeout", time.Minute, "how long to wait for the last deliveries")
 	chConc := fs.Int("channel-concurrency", 0, "webhook channel concurrency of the started server (0: server default)")
 	serverLog := fs.String("server-log", "", "write the started server's log to this file")
+	waiting := fs.Int("waiting", 0, "runs to put into waiting before measuring (half event waits, half 24h delays)")
+	waitBatch := fs.Int("wait-batch", 500, "events per request when loading --waiting")
+	waitTimeout := fs.Duration("wait-timeout", 10*time.Minute, "bound of loading --waiting and waiting until all wait")
+	wake := fs.Int("wake", 0, "with --waiting: wake this many waiting runs, one correlated event each, and report the latency")
+	wakeRate := fs.Float64("wake-rate", 100, "events per second of --wake")
+	timers := fs.Float64("timers", 0, "timer benchmark: timers coming due per second over --duration (replaces the event measurement)")
+	timerLead := fs.Duration("timer-lead", 5*time.Second, "how far ahead of its due time each timer is posted")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	printConfig := fs.Bool("print-config", false, "print the server configuration for --target mode and exit")
 	if err := fs.Parse(args); err != nil {
@@ -64,21 +83,37 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *receiver == "127.0.0.1:0" {
 			return usageError{"--print-config needs a fixed --receiver address, e.g. 127.0.0.1:9099"}
 		}
+		maxBatch := 0
+		if *waiting > 0 || *timers > 0 {
+			maxBatch = loadgen.DefaultMaxBatch
+		}
 		stdout.Write(loadgen.Config(loadgen.ConfigOptions{
 			ReceiverURL: "http://" + *receiver + "/hook", EventType: *typ, Concurrency: *chConc,
+			Waits: *waiting > 0, Timers: *timers > 0, MaxBatch: maxBatch,
 		}))
 		return nil
 	}
 	if *duration <= 0 && *count <= 0 {
 		return usageError{"bench needs a --duration or a --count"}
 	}
-	if *rate < 0 || *count < 0 || *conc < 0 {
-		return usageError{"--rate, --count and --concurrency must not be negative"}
+	if *rate < 0 || *count < 0 || *conc < 0 || *waiting < 0 || *wake < 0 || *timers < 0 || *wakeRate <= 0 {
+		return usageError{"--rate, --count, --concurrency, --waiting, --wake and --timers must not be negative, --wake-rate must be positive"}
+	}
+	if *wake > 0 && *waiting == 0 {
+		return usageError{"--wake needs --waiting: it wakes some of the waiting runs"}
+	}
+	if *timers > 0 && (*duration <= 0 || *rate > 0) {
+		return usageError{"--timers needs a --duration (the span of the due times) and no --rate"}
+	}
+	if *waitBatch <= 0 || *waitBatch > loadgen.DefaultMaxBatch {
+		return usageError{fmt.Sprintf("--wait-batch must be between 1 and %d", loadgen.DefaultMaxBatch)}
 	}
 	opts := loadgen.BenchOptions{
 		Target: *target, DB: *db, Token: *token, EventType: *typ, ReceiverListen: *receiver,
 		Rate: *rate, Concurrency: *conc, Count: *count, Duration: *duration,
 		DrainTimeout: *drain, ChannelConcurrency: *chConc,
+		Waiting: *waiting, WaitBatch: *waitBatch, WaitTimeout: *waitTimeout, Wake: *wake, WakeRate: *wakeRate,
+		Timers: *timers, TimerLead: *timerLead,
 	}
 	if *target == "" {
 		exe, err := os.Executable()

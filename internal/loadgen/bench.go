@@ -50,6 +50,27 @@ type BenchOptions struct {
 	// ServerLog receives the child server's log (nil: only its warnings
 	// and errors are counted, and the first few quoted in the report).
 	ServerLog io.Writer
+
+	// Waiting is how many runs to put into waiting before the measured
+	// phase (see WaitLoader; the generated configuration gains the rule
+	// they need). The measurement starts once the server reports them
+	// all waiting (herald_queue_scheduled_jobs).
+	Waiting int
+	// WaitBatch is the events per request of that load (default 500).
+	WaitBatch int
+	// WaitTimeout bounds the load and the wait until every run waits
+	// (default 10 minutes).
+	WaitTimeout time.Duration
+	// Wake is how many of the waiting runs of kind "event" to wake, one
+	// correlated event each, after the load and before the measured
+	// phase; WakeRate is their rate (default 100/s).
+	Wake     int
+	WakeRate float64
+	// Timers, when set, replaces the measured phase by the timer
+	// benchmark: timers coming due at this rate per second over
+	// Duration (see TimerDriver), posted TimerLead ahead (default 5s).
+	Timers    float64
+	TimerLead time.Duration
 }
 
 // Report is what Bench measured. Durations are nanoseconds in JSON.
@@ -118,6 +139,14 @@ type Report struct {
 	// timestamps (see Stages).
 	Stages map[string]Percentiles `json:"stages,omitempty"`
 
+	// Waiting is the load of waiting runs before the measured phase,
+	// Wake the wake-up measurement among them, Timers the timer
+	// benchmark (which replaces the event measurement: Sent and Accepted
+	// then count timers).
+	Waiting *WaitLoad    `json:"waiting,omitempty"`
+	Wake    *WakeReport  `json:"wake,omitempty"`
+	Timers  *TimerReport `json:"timers,omitempty"`
+
 	// Notes are problems met while measuring (a counter not read, ...).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -147,6 +176,15 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 60 * time.Second
 	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = 10 * time.Minute
+	}
+	if o.WakeRate <= 0 {
+		o.WakeRate = 100
+	}
+	if o.Wake > 0 && o.Waiting <= 0 {
+		return nil, errors.New("bench: waking runs needs waiting ones (Waiting)")
+	}
 	rep := &Report{Date: time.Now().UTC(), Machine: ThisMachine(), Rows: map[string]int64{}}
 	rcv := NewReceiver(nil)
 	if err := rcv.Start(o.ReceiverListen); err != nil {
@@ -163,7 +201,8 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 		}
 		defer os.RemoveAll(dir)
 		cfgPath := filepath.Join(dir, "herald.yaml")
-		cfg := Config(ConfigOptions{ReceiverURL: rcv.URL(), EventType: o.EventType, Concurrency: o.ChannelConcurrency})
+		cfg := Config(ConfigOptions{ReceiverURL: rcv.URL(), EventType: o.EventType, Concurrency: o.ChannelConcurrency,
+			Waits: o.Waiting > 0, Timers: o.Timers > 0, MaxBatch: maxBatchFor(o)})
 		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
@@ -187,6 +226,11 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 	}
 
 	probe := &http.Client{Timeout: 5 * time.Second}
+	if o.Waiting > 0 {
+		if err := loadWaiting(ctx, o, rep, probe, baseURL, dbPath, rcv); err != nil {
+			return nil, err
+		}
+	}
 	cpu0, cpuSrc, err := serverCPU(ctx, srv, probe, baseURL)
 	if err != nil {
 		rep.Notes = append(rep.Notes, err.Error())
@@ -200,27 +244,46 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 	busy0, busyErr := machineBusy()
 	span0 := time.Now()
 	var rows0 map[string]int64
-	if srv == nil && dbPath != "" {
+	if (srv == nil || o.Waiting > 0) && dbPath != "" {
 		if rows0, err = CountRows(ctx, dbPath); err != nil {
 			rep.Notes = append(rep.Notes, err.Error())
 			dbPath = ""
 		}
 	}
 
-	d := &Driver{URL: baseURL, Type: o.EventType, Token: o.Token, Rate: o.Rate,
-		Concurrency: o.Concurrency, Count: o.Count, Duration: o.Duration}
-	res, err := d.Run(ctx)
-	if err != nil {
-		return nil, err
+	var res *Result
+	var accepted, missing []int64
+	if o.Timers > 0 {
+		td := &TimerDriver{URL: baseURL, Token: o.Token, Rate: o.Timers, Duration: o.Duration, Lead: o.TimerLead}
+		tres, err := td.Run(ctx)
+		if err != nil {
+			return nil, err
+		}
+		accepted = tres.Accepted()
+		// Wait for the last timer's due time, then the drain timeout.
+		last := tres.Due(int64(o.Duration.Seconds() * o.Timers))
+		dctx, cancel := context.WithDeadline(ctx, last.Add(o.DrainTimeout))
+		missing, _ = rcv.WaitAll(dctx, accepted)
+		cancel()
+		rep.Timers = timerReport(td, tres, rcv, missing)
+		rep.Loop, rep.Rate, rep.Concurrency = "timers", o.Timers, td.Concurrency
+		rep.Elapsed = time.Since(tres.Start)
+		res = &Result{Start: tres.Start}
+	} else {
+		d := &Driver{URL: baseURL, Type: o.EventType, Token: o.Token, Rate: o.Rate,
+			Concurrency: o.Concurrency, Count: o.Count, Duration: o.Duration}
+		if res, err = d.Run(ctx); err != nil {
+			return nil, err
+		}
+		rep.Loop, rep.Rate, rep.Concurrency = "closed", res.Rate, res.Concurrency
+		if res.Rate > 0 {
+			rep.Loop = "open"
+		}
+		accepted = res.Accepted()
+		dctx, cancel := context.WithTimeout(ctx, o.DrainTimeout)
+		missing, _ = rcv.WaitAll(dctx, accepted)
+		cancel()
 	}
-	rep.Loop, rep.Rate, rep.Concurrency = "closed", res.Rate, res.Concurrency
-	if res.Rate > 0 {
-		rep.Loop = "open"
-	}
-	accepted := res.Accepted()
-	dctx, cancel := context.WithTimeout(ctx, o.DrainTimeout)
-	missing, _ := rcv.WaitAll(dctx, accepted)
-	cancel()
 
 	// The server records each attempt just after the receiver answers:
 	// let it finish before reading its CPU time.
@@ -256,12 +319,71 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 				rep.Rows[t] = rows1[t] - rows0[t]
 			}
 		}
-		if rep.Stages, err = Stages(ctx, dbPath, res.Start); err != nil {
-			rep.Notes = append(rep.Notes, err.Error())
+		if o.Timers == 0 {
+			if rep.Stages, err = Stages(ctx, dbPath, res.Start); err != nil {
+				rep.Notes = append(rep.Notes, err.Error())
+			}
 		}
+	}
+	if o.Timers > 0 {
+		rep.Sent, rep.Accepted = rep.Timers.Sent, rep.Timers.Accepted
+		rep.Delivered, rep.Missing = rep.Timers.Fired, rep.Timers.Missing
+		rep.Errors, rep.ErrorSamples = rep.Timers.Errors, rep.Timers.ErrorSamples
+		rep.Receiver = rcv.Stats()
+		rep.perEvent()
+		return rep, nil
 	}
 	rep.fill(res, rcv, accepted, missing)
 	return rep, nil
+}
+
+// maxBatchFor is the server.max_batch the generated configuration needs
+// for the batches of the waiting load and the timer benchmark.
+func maxBatchFor(o BenchOptions) int {
+	if o.Waiting > 0 || o.Timers > 0 {
+		return DefaultMaxBatch
+	}
+	return 0
+}
+
+// loadWaiting puts o.Waiting runs into waiting, waits until the server
+// has them all waiting, counts them in the database, and wakes o.Wake of
+// them if asked.
+func loadWaiting(ctx context.Context, o BenchOptions, rep *Report, probe *http.Client, baseURL, dbPath string, rcv *Receiver) error {
+	ctx, cancel := context.WithTimeout(ctx, o.WaitTimeout)
+	defer cancel()
+	sched0, _, err := ScrapeMetric(ctx, probe, baseURL, "herald_queue_scheduled_jobs")
+	if err != nil {
+		return fmt.Errorf("bench: before loading waiting runs: %w", err)
+	}
+	start := time.Now()
+	l := &WaitLoader{URL: baseURL, Token: o.Token, N: o.Waiting, Batch: o.WaitBatch}
+	wl, err := l.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("bench: load waiting runs: %w", err)
+	}
+	rep.Waiting = wl
+	if wl.Accepted == 0 {
+		return fmt.Errorf("bench: none of %d waiting events accepted: %v %v", wl.N, wl.Errors, wl.ErrorSamples)
+	}
+	if err := WaitMetricAtLeast(ctx, probe, baseURL, "herald_queue_scheduled_jobs", sched0+float64(wl.Accepted)); err != nil {
+		return fmt.Errorf("bench: wait until %d runs wait: %w", wl.Accepted, err)
+	}
+	wl.Ready = time.Since(start)
+	if dbPath != "" {
+		if wl.WaitingRuns, wl.Waits, err = CountWaiting(ctx, dbPath); err != nil {
+			rep.Notes = append(rep.Notes, err.Error())
+		}
+	}
+	if o.Wake > 0 {
+		wr, err := Wake(ctx, baseURL, o.Token, rcv, EventWaitSeqs(o.Waiting, o.Wake), o.WakeRate, o.DrainTimeout)
+		if err != nil {
+			return fmt.Errorf("bench: wake waiting runs: %w", err)
+		}
+		wr.Waiting = wl.Accepted
+		rep.Wake = wr
+	}
+	return nil
 }
 
 // fill computes the report's numbers from the driver's and the
@@ -307,6 +429,11 @@ func (rep *Report) fill(res *Result, rcv *Receiver, accepted, missing []int64) {
 		rep.DeliveredPerSec = float64(rep.Delivered) / s
 	}
 	rep.Ack, rep.SendLag, rep.EndToEnd = Summarize(acks), Summarize(lags), Summarize(e2e)
+	rep.perEvent()
+}
+
+// perEvent divides the totals by the accepted events.
+func (rep *Report) perEvent() {
 	if rep.Accepted > 0 {
 		n := float64(rep.Accepted)
 		rep.CPUPerEvent = rep.ServerCPU / time.Duration(rep.Accepted)

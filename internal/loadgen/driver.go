@@ -70,6 +70,10 @@ type Driver struct {
 	// FirstSeq, FirstSeq+1, ...), so that runs feeding one Receiver do not
 	// overlap.
 	FirstSeq int64
+	// Seqs, when set, are the seqs of the events in the order they are
+	// sent, instead of FirstSeq, FirstSeq+1, ...; Count is then at most
+	// len(Seqs).
+	Seqs []int64
 	// Duration bounds the time events are sent (0: no bound but Count).
 	Duration time.Duration
 	// Timeout bounds one request (default 10s).
@@ -187,7 +191,7 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 	if d.URL == "" {
 		return nil, errors.New("loadgen: driver needs a URL")
 	}
-	if d.Count <= 0 && d.Duration <= 0 {
+	if d.Count <= 0 && d.Duration <= 0 && len(d.Seqs) == 0 {
 		return nil, errors.New("loadgen: driver needs a count or a duration")
 	}
 	if d.Rate < 0 {
@@ -224,6 +228,9 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 		deadline = start.Add(d.Duration)
 	}
 	limit := int64(d.Count)
+	if n := int64(len(d.Seqs)); n > 0 && (limit <= 0 || limit > n) {
+		limit = n
+	}
 	if limit <= 0 {
 		limit = -1
 	}
@@ -238,7 +245,7 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 		for w := range d.Concurrency {
 			wg.Go(func() {
 				for j := range jobs {
-					outs[w] = append(outs[w], d.send(ctx, endpoint, d.FirstSeq+j.seq, j.scheduled))
+					outs[w] = append(outs[w], d.send(ctx, endpoint, d.seqOf(j.seq), j.scheduled))
 				}
 			})
 		}
@@ -257,7 +264,7 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 					if !deadline.IsZero() && !now.Before(deadline) {
 						return
 					}
-					outs[w] = append(outs[w], d.send(ctx, endpoint, d.FirstSeq+seq, now))
+					outs[w] = append(outs[w], d.send(ctx, endpoint, d.seqOf(seq), now))
 				}
 			})
 		}
@@ -269,6 +276,14 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 	}
 	slices.SortFunc(res.Requests, func(a, b Request) int { return cmp.Compare(a.Seq, b.Seq) })
 	return res, nil
+}
+
+// seqOf is the seq of the i-th event sent.
+func (d *Driver) seqOf(i int64) int64 {
+	if len(d.Seqs) > 0 {
+		return d.Seqs[i]
+	}
+	return d.FirstSeq + i
 }
 
 // schedule hands event i to the workers at start + i/rate until the count

@@ -34,6 +34,10 @@ type Delivery struct {
 	// Sent is the event's scheduled send time, read from the body's
 	// "sent_ns" (zero when the body had none).
 	Sent time.Time
+	// Due is when the event's timer was due, read from the body's "due"
+	// (an RFC 3339 time; zero when the body had none): the timer
+	// benchmark's deliveries carry it.
+	Due time.Time
 	// At is when the first delivery arrived.
 	At time.Time
 	// Count is the number of deliveries of this seq, duplicates included.
@@ -51,6 +55,15 @@ func (d Delivery) Latency() time.Duration {
 		return 0
 	}
 	return d.At.Sub(d.Sent)
+}
+
+// Lag is how late the first delivery arrived after the timer's due time
+// (negative: early; 0 when the due time is unknown).
+func (d Delivery) Lag() time.Duration {
+	if d.Due.IsZero() {
+		return 0
+	}
+	return d.At.Sub(d.Due)
 }
 
 // ReceiverStats are the receiver's counters.
@@ -150,6 +163,7 @@ func (r *Receiver) Close() error {
 type body struct {
 	Seq    flexInt `json:"seq"`
 	SentNS flexInt `json:"sent_ns"`
+	Due    string  `json:"due"`
 }
 
 // flexInt decodes an integer given as a JSON number or a string.
@@ -187,6 +201,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err == nil && (key == "" || !b.Seq.set) {
 		err = errors.New("a delivery needs an Idempotency-Key or webhook-id header and a seq in its body")
 	}
+	var due time.Time
+	if err == nil && b.Due != "" {
+		if due, err = time.Parse(time.RFC3339Nano, b.Due); err != nil {
+			err = fmt.Errorf("due %q is not an RFC 3339 time", b.Due)
+		}
+	}
 	r.mu.Lock()
 	r.stats.Requests++
 	if err != nil {
@@ -195,13 +215,13 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	r.record(key, b, at)
+	r.record(key, b, due, at)
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 }
 
 // record counts a delivery; r.mu is held.
-func (r *Receiver) record(key string, b body, at time.Time) {
+func (r *Receiver) record(key string, b body, due, at time.Time) {
 	if r.firstSeen.IsZero() {
 		r.firstSeen = at
 	}
@@ -222,7 +242,7 @@ func (r *Receiver) record(key string, b body, at time.Time) {
 		r.seqKeys[seq] = append(r.seqKeys[seq], key)
 		return
 	}
-	d = &Delivery{Seq: seq, Key: key, At: at, Count: 1, Keys: 1}
+	d = &Delivery{Seq: seq, Key: key, Due: due, At: at, Count: 1, Keys: 1}
 	if b.SentNS.set {
 		d.Sent = time.Unix(0, b.SentNS.v)
 	}
