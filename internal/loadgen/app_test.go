@@ -14,14 +14,23 @@ import (
 // the configuration Config generates for rcv, until the test ends.
 func startApp(tb testing.TB, rcv *Receiver) *app.App {
 	tb.Helper()
+	a, _ := startAppWith(tb, ConfigOptions{ReceiverURL: rcv.URL()})
+	return a
+}
+
+// startAppWith is startApp with more configuration options; it also
+// returns the database file.
+func startAppWith(tb testing.TB, o ConfigOptions) (*app.App, string) {
+	tb.Helper()
 	dir := tb.TempDir()
 	cfgPath := filepath.Join(dir, "herald.yaml")
-	if err := os.WriteFile(cfgPath, Config(ConfigOptions{ReceiverURL: rcv.URL()}), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, Config(o), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	db := filepath.Join(dir, "herald.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, app.Options{
-		ConfigPath: cfgPath, Listen: "127.0.0.1:0", DBPath: filepath.Join(dir, "herald.db"),
+		ConfigPath: cfgPath, Listen: "127.0.0.1:0", DBPath: db,
 	})
 	if err != nil {
 		cancel()
@@ -35,7 +44,7 @@ func startApp(tb testing.TB, rcv *Receiver) *app.App {
 			tb.Errorf("app.Run: %v", err)
 		}
 	})
-	return a
+	return a, db
 }
 
 func startReceiver(tb testing.TB) *Receiver {
