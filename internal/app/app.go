@@ -142,7 +142,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	a.server = server.New(server.Options{
 		Engine:   a.engine,
 		Ledger:   st,
-		Runs:     st,
+		Runs:     runsAPI{st, a.engine},
 		Acks:     signer,
 		Logger:   a.logger,
 		Metrics:  promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
@@ -279,4 +279,21 @@ func (a *App) Run(ctx context.Context) error {
 		serveErr = nil
 	}
 	return errors.Join(serveErr, herr, eerr, cerr)
+}
+
+// runsAPI is the store as the runs API uses it, except that a
+// cancellation also tells the engine, so messages of the run already
+// queued in memory are dropped.
+type runsAPI struct {
+	store.Store
+	engine *engine.Engine
+}
+
+// CancelRun cancels a run in the store and in the engine.
+func (r runsAPI) CancelRun(ctx context.Context, id, reason string, now time.Time) (*herald.Run, error) {
+	run, err := r.Store.CancelRun(ctx, id, reason, now)
+	if err == nil {
+		r.engine.MarkCancelled(id)
+	}
+	return run, err
 }

@@ -79,6 +79,7 @@ func (e *Engine) Accept(ctx context.Context, events []herald.Event) ([]Accepted,
 		}
 		out[i].Runs = len(items[i].Runs)
 		e.metrics.eventsAccepted.Inc()
+		e.MarkCancelled(r.CancelledRuns...)
 		if r.Woken > 0 {
 			e.Wake()
 		}

@@ -33,6 +33,9 @@ func (e *Engine) deliver(j store.MessageJob) {
 			ID: herald.NewID(), MessageID: m.ID, Number: number,
 		},
 	}
+	if m.RunID != "" && e.isCancelled(m.RunID) {
+		return // the run was cancelled; the store has suppressed the message
+	}
 	sender := cur.Senders[m.Channel]
 	start := e.now()
 	var rc *channel.Receipt

@@ -117,6 +117,43 @@ type Engine struct {
 	stopped    atomic.Bool
 	// commits tracks goroutines waiting for a commit (see async).
 	commits inflight
+
+	// cancelled remembers runs cancelled recently through this process,
+	// so messages of theirs already queued in memory are not sent.
+	cmu       sync.Mutex
+	cancelled map[string]time.Time
+}
+
+// MarkCancelled records runs as cancelled: their messages still queued
+// in this process are dropped instead of sent (the store has already
+// suppressed them).
+func (e *Engine) MarkCancelled(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	now := e.now()
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	if e.cancelled == nil {
+		e.cancelled = map[string]time.Time{}
+	}
+	if len(e.cancelled) > 10000 {
+		for id, at := range e.cancelled {
+			if now.Sub(at) > time.Hour {
+				delete(e.cancelled, id)
+			}
+		}
+	}
+	for _, id := range ids {
+		e.cancelled[id] = now
+	}
+}
+
+func (e *Engine) isCancelled(runID string) bool {
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	_, ok := e.cancelled[runID]
+	return ok
 }
 
 // async runs fn, a commit and what follows it, in its own goroutine that
@@ -297,6 +334,17 @@ func (e *Engine) newLease(d time.Duration) store.Lease {
 func (e *Engine) Start() {
 	if !e.started.CompareAndSwap(false, true) {
 		return
+	}
+	// Runs still waiting under older configuration versions must have
+	// their wait_event steps matched by arriving events: load them now.
+	if vs, err := e.store.ActiveVersions(e.ctx); err != nil {
+		e.logger.Error("list active configuration versions", "err", err)
+	} else {
+		for _, v := range vs {
+			if _, err := e.snapshot(e.ctx, v); err != nil {
+				e.logger.Error("load configuration version of active runs", "version", short(v), "err", err)
+			}
+		}
 	}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.pollLoop() }()

@@ -457,7 +457,7 @@ func (e *Engine) emit(r *config.Rule, s *config.Step, j *store.RunJob, data map[
 	if err != nil {
 		return "", err
 	}
-	item := store.IngestItem{Event: ev, Runs: runs}
+	item := store.IngestItem{Event: ev, Runs: runs, Emitter: j.Run.ID}
 	item.WaitKeys, item.Cancels = e.correlations(&ev)
 	for i := range item.Runs {
 		if item.Runs[i].Run.Status != herald.RunRunning || e.runs.reserve(1) != 1 {

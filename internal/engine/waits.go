@@ -148,7 +148,7 @@ func (e *Engine) waitEvent(snap *Snapshot, r *config.Rule, s *config.Step, step 
 				return failf("step %s: correlate: %v", s.Name, err)
 			}
 		}
-		out.Wait = &store.Wait{Type: w.Type, Key: key, StepName: s.Name}
+		out.Wait = &store.Wait{Type: w.Type, Key: key, StepName: s.Name, Since: j.Event.ReceivedAt}
 		wait(out, "event "+w.Type, until)
 		out.WakeOnHit = true
 		return nil
@@ -291,7 +291,7 @@ func (e *Engine) digest(r *config.Rule, s *config.Step, j *store.RunJob, st *run
 		wait(out, "digest", until)
 		return nil
 	}
-	events, err := e.store.CloseDigest(e.ctx, j.Run.ID)
+	events, err := e.store.CloseDigest(e.ctx, r.Name, s.Name, j.Run.ID)
 	if err != nil {
 		return fmt.Errorf("close digest: %w", err)
 	}

@@ -68,9 +68,13 @@ type Store interface {
 	// sent within the window) passes straight through. It is idempotent
 	// per run.
 	Digest(ctx context.Context, d DigestJoin) (*DigestRole, error)
-	// CloseDigest closes the group a run leads and returns its events,
-	// oldest first; later runs start a new group.
-	CloseDigest(ctx context.Context, leader string) ([]herald.Event, error)
+	// CloseDigest closes the group a run leads at a rule's step and
+	// returns its events, oldest first; later runs start a new group.
+	CloseDigest(ctx context.Context, rule, step, leader string) ([]herald.Event, error)
+	// ActiveVersions lists the configuration versions of runs that are
+	// not finished, so the engine can load them at start (their waits
+	// must be matched by arriving events).
+	ActiveVersions(ctx context.Context) ([]string, error)
 	// GetRun returns a run.
 	GetRun(ctx context.Context, runID string) (*herald.Run, error)
 
@@ -133,6 +137,9 @@ type IngestItem struct {
 	WaitKeys []string
 	// Cancels lists (rule, key) pairs whose active runs the event cancels.
 	Cancels []RuleKey
+	// Emitter is the run that emitted the event, if any: it is neither
+	// cancelled by it nor woken by it.
+	Emitter string
 }
 
 // RuleKey names the active runs of a rule with a correlation key.
@@ -154,9 +161,10 @@ type IngestResult struct {
 	// EventID is the stored event's id, or the original's for a duplicate.
 	EventID   string
 	Duplicate bool
-	// Woken and Cancelled count the runs the event woke and cancelled.
-	Woken     int
-	Cancelled int
+	// Woken counts the runs the event woke; CancelledRuns lists the runs
+	// it cancelled.
+	Woken         int
+	CancelledRuns []string
 }
 
 // RunJob is a claimed run with the event it runs for.
@@ -212,6 +220,9 @@ type Wait struct {
 	Type     string
 	Key      string
 	StepName string
+	// Since is when the run's event was received: correlated events
+	// received since then, before the wait was registered, count as hits.
+	Since time.Time
 }
 
 // Hit is an event that arrived for a waiting run.

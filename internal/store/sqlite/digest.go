@@ -19,12 +19,11 @@ func (s *Store) Digest(ctx context.Context, d store.DigestJoin) (*store.DigestRo
 		// Idempotent: a run asking again gets its earlier answer.
 		var leader string
 		var closes int64
-		err := tx.QueryRow(`SELECT leader, closes_at FROM digest_items WHERE run_id = ?`, d.RunID).Scan(&leader, &closes)
+		var was string
+		err := tx.QueryRow(`SELECT leader, closes_at, role FROM digest_items WHERE rule = ? AND step = ? AND run_id = ?`,
+			d.Rule, d.Step, d.RunID).Scan(&leader, &closes, &was)
 		if err == nil {
-			role = store.DigestRole{Role: store.DigestJoined, Leader: leader, ClosesAt: fromNanos(closes)}
-			if leader == d.RunID {
-				role.Role = store.DigestLead
-			}
+			role = store.DigestRole{Role: was, Leader: leader, ClosesAt: fromNanos(closes)}
 			return nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -39,14 +38,9 @@ func (s *Store) Digest(ctx context.Context, d store.DigestJoin) (*store.DigestRo
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: digest: %w", err)
 		}
-		if exists && closed == 0 && closes > now {
+		if exists && closed == 0 && closes > now && s.leaderActive(tx, leader) {
 			role = store.DigestRole{Role: store.DigestJoined, Leader: leader, ClosesAt: fromNanos(closes)}
-			_, err := tx.Exec(`INSERT INTO digest_items (leader, run_id, event_id, closes_at) VALUES (?, ?, ?, ?)`,
-				leader, d.RunID, d.EventID, closes)
-			if err != nil {
-				return fmt.Errorf("sqlite: join digest: %w", err)
-			}
-			return nil
+			return s.digestItem(tx, d, leader, store.DigestJoined, closes)
 		}
 		closesAt := nanos(d.ClosesAt)
 		if d.Lookback {
@@ -60,7 +54,7 @@ func (s *Store) Digest(ctx context.Context, d store.DigestJoin) (*store.DigestRo
 				if err != nil {
 					return fmt.Errorf("sqlite: digest: %w", err)
 				}
-				return nil
+				return s.digestItem(tx, d, d.RunID, store.DigestPass, now)
 			}
 			closesAt = lastSent.Int64 + int64(d.Window)
 		}
@@ -71,11 +65,7 @@ func (s *Store) Digest(ctx context.Context, d store.DigestJoin) (*store.DigestRo
 			d.Rule, d.Step, d.Key, d.RunID, closesAt, closesAt); err != nil {
 			return fmt.Errorf("sqlite: lead digest: %w", err)
 		}
-		if _, err := tx.Exec(`INSERT INTO digest_items (leader, run_id, event_id, closes_at) VALUES (?, ?, ?, ?)`,
-			d.RunID, d.RunID, d.EventID, closesAt); err != nil {
-			return fmt.Errorf("sqlite: lead digest: %w", err)
-		}
-		return nil
+		return s.digestItem(tx, d, d.RunID, store.DigestLead, closesAt)
 	})
 	if err != nil {
 		return nil, err
@@ -83,16 +73,34 @@ func (s *Store) Digest(ctx context.Context, d store.DigestJoin) (*store.DigestRo
 	return &role, nil
 }
 
+// digestItem records where a run landed.
+func (s *Store) digestItem(tx *sql.Tx, d store.DigestJoin, leader, role string, closes int64) error {
+	if _, err := tx.Exec(`INSERT INTO digest_items (rule, step, run_id, leader, event_id, role, closes_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, d.Rule, d.Step, d.RunID, leader, d.EventID, role, closes); err != nil {
+		return fmt.Errorf("sqlite: digest item: %w", err)
+	}
+	return nil
+}
+
+// leaderActive reports whether a group's leader can still collect: a
+// cancelled or failed leader would swallow the events that join it.
+func (s *Store) leaderActive(tx *sql.Tx, leader string) bool {
+	var status string
+	err := tx.QueryRow(`SELECT status FROM runs WHERE id = ?`, leader).Scan(&status)
+	return err == nil && (status == string(herald.RunRunning) || status == string(herald.RunWaiting))
+}
+
 // CloseDigest implements store.Store.
-func (s *Store) CloseDigest(ctx context.Context, leader string) ([]herald.Event, error) {
+func (s *Store) CloseDigest(ctx context.Context, rule, step, leader string) ([]herald.Event, error) {
 	var out []herald.Event
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		if _, err := tx.Exec(`UPDATE digests SET closed = 1 WHERE leader = ?`, leader); err != nil {
+		if _, err := tx.Exec(`UPDATE digests SET closed = 1 WHERE rule = ? AND step = ? AND leader = ?`, rule, step, leader); err != nil {
 			return fmt.Errorf("sqlite: close digest: %w", err)
 		}
 		rows, err := tx.Query(`SELECT `+prefixed("e.", eventCols)+` FROM digest_items d
-			JOIN events e ON e.id = d.event_id WHERE d.leader = ? ORDER BY e.id`, leader)
+			JOIN events e ON e.id = d.event_id WHERE d.rule = ? AND d.step = ? AND d.leader = ? AND d.role <> 'pass'
+			ORDER BY e.id`, rule, step, leader)
 		if err != nil {
 			return fmt.Errorf("sqlite: close digest: %w", err)
 		}

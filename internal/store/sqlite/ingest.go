@@ -55,11 +55,11 @@ func (s *Store) ingestTx(tx *sql.Tx, items []store.IngestItem, window time.Durat
 		}
 		res := store.IngestResult{EventID: ev.ID}
 		for _, c := range it.Cancels {
-			n, err := s.cancelByKey(tx, c, ev)
+			ids, err := s.cancelByKey(tx, c, ev, it.Emitter)
 			if err != nil {
 				return nil, err
 			}
-			res.Cancelled += n
+			res.CancelledRuns = append(res.CancelledRuns, ids...)
 		}
 		if err := s.insertEvent(tx, ev); err != nil {
 			return nil, err
@@ -70,7 +70,7 @@ func (s *Store) ingestTx(tx *sql.Tx, items []store.IngestItem, window time.Durat
 			}
 		}
 		for _, key := range it.WaitKeys {
-			n, err := s.hit(tx, ev, key)
+			n, err := s.hit(tx, ev, key, it.Emitter)
 			if err != nil {
 				return nil, err
 			}

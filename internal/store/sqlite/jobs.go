@@ -30,7 +30,7 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qFinishMsg = `UPDATE messages SET status = ?, error = ?,
 		provider_id = COALESCE(?, provider_id), attempts = ?, updated_at = ?, due_at = ?,
-		lease_token = NULL WHERE id = ? AND lease_token = ?`
+		lease_token = NULL WHERE id = ? AND lease_token = ? AND status IN ('pending', 'failed')`
 	qInsAttempt = `INSERT INTO attempts (message_id, id, number, started_at, duration, outcome,
 		status_code, error, provider_id, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qResume = `UPDATE runs SET status = 'running', waiting_for = NULL, updated_at = ?,
@@ -187,13 +187,16 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 				return err
 			}
 		}
-		if err := s.completeWaits(tx, out); err != nil {
-			return err
-		}
+		// Emitted events first: a run must not be woken by its own event
+		// (ingest skips the emitter's waits, and its wait is registered
+		// after this).
 		if len(out.Events) > 0 {
 			if _, err := s.ingestTx(tx, out.Events, 0); err != nil {
 				return err
 			}
+		}
+		if err := s.completeWaits(tx, out); err != nil {
+			return err
 		}
 		return nil
 	})

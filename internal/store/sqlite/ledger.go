@@ -322,11 +322,25 @@ func (s *Store) Prune(ctx context.Context, before, keysBefore time.Time, limit i
 			herald.MinIDAt(keysBefore), limit); err != nil {
 			return fmt.Errorf("sqlite: prune keys: %w", err)
 		}
-		// Events old enough whose runs and messages are all settled.
+		cut := nanos(before)
+		for _, q := range []string{
+			`DELETE FROM signals WHERE received_at < ?`,
+			`DELETE FROM digest_items WHERE closes_at < ? AND NOT EXISTS (SELECT 1 FROM digests g
+				WHERE g.rule = digest_items.rule AND g.step = digest_items.step AND g.leader = digest_items.leader AND g.closed = 0)`,
+			`DELETE FROM digests WHERE closed = 1 AND closes_at < ?`,
+		} {
+			if _, err := tx.Exec(q, cut); err != nil {
+				return fmt.Errorf("sqlite: prune: %w", err)
+			}
+		}
+		// Events old enough whose runs and messages are all settled, and
+		// that no open digest group still holds.
 		rows, err := tx.Query(`SELECT e.id FROM events e WHERE e.id < ?
 			AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.event_id = e.id
 				AND (r.due_at IS NOT NULL OR r.status IN ('running','waiting')))
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.event_id = e.id AND m.due_at IS NOT NULL)
+			AND NOT EXISTS (SELECT 1 FROM digest_items d JOIN digests g ON g.rule = d.rule AND g.step = d.step
+				AND g.leader = d.leader WHERE d.event_id = e.id AND g.closed = 0)
 			ORDER BY e.id LIMIT ?`, herald.MinIDAt(before), limit)
 		if err != nil {
 			return fmt.Errorf("sqlite: prune: %w", err)

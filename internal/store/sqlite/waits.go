@@ -13,8 +13,13 @@ import (
 
 // hit gives ev to every run waiting for (ev.Type, key) and makes those
 // that are idle due now. It returns how many runs it woke.
-func (s *Store) hit(tx *sql.Tx, ev *herald.Event, key string) (int, error) {
-	rows, err := tx.Query(`SELECT run_id FROM waits WHERE type = ? AND key = ?`, ev.Type, key)
+func (s *Store) hit(tx *sql.Tx, ev *herald.Event, key, emitter string) (int, error) {
+	// Kept for runs that will wait for it later (see completeWaits).
+	if _, err := tx.Exec(`INSERT OR IGNORE INTO signals (type, key, event_id, received_at, emitter) VALUES (?, ?, ?, ?, ?)`,
+		ev.Type, key, ev.ID, nanos(ev.ReceivedAt), emitter); err != nil {
+		return 0, fmt.Errorf("sqlite: record signal: %w", err)
+	}
+	rows, err := tx.Query(`SELECT run_id FROM waits WHERE type = ? AND key = ? AND run_id <> ?`, ev.Type, key, emitter)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: find waits: %w", err)
 	}
@@ -64,9 +69,19 @@ func (s *Store) completeWaits(tx *sql.Tx, out *store.StepOutcome) error {
 		}
 	}
 	if w := out.Wait; w != nil {
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO waits (type, key, run_id, step_name) VALUES (?, ?, ?, ?)`,
-			w.Type, w.Key, out.RunID, w.StepName); err != nil {
+		res, err := tx.Exec(`INSERT OR IGNORE INTO waits (type, key, run_id, step_name) VALUES (?, ?, ?, ?)`,
+			w.Type, w.Key, out.RunID, w.StepName)
+		if err != nil {
 			return fmt.Errorf("sqlite: register wait: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 && !w.Since.IsZero() {
+			// First registration: events that arrived since the run's own
+			// event, while its earlier steps ran, are hits too.
+			if _, err := tx.Exec(`INSERT OR IGNORE INTO hits (run_id, event_id)
+				SELECT ?, event_id FROM signals WHERE type = ? AND key = ? AND received_at >= ? AND emitter <> ?`,
+				out.RunID, w.Type, w.Key, nanos(w.Since), out.RunID); err != nil {
+				return fmt.Errorf("sqlite: earlier signals: %w", err)
+			}
 		}
 	}
 	if out.Status == herald.RunWaiting && (out.WakeOnAck || out.WakeOnHit) {
@@ -83,30 +98,32 @@ func (s *Store) completeWaits(tx *sql.Tx, out *store.StepOutcome) error {
 	return nil
 }
 
-// cancelByKey cancels the active runs of a rule with a correlation key.
-func (s *Store) cancelByKey(tx *sql.Tx, c store.RuleKey, ev *herald.Event) (int, error) {
-	rows, err := tx.Query(`SELECT id FROM runs WHERE rule = ? AND key = ? AND status IN ('running', 'waiting')`, c.Rule, c.Key)
+// cancelByKey cancels the active runs of a rule with a correlation key,
+// except the run that emitted the event.
+func (s *Store) cancelByKey(tx *sql.Tx, c store.RuleKey, ev *herald.Event, emitter string) ([]string, error) {
+	rows, err := tx.Query(`SELECT id FROM runs WHERE rule = ? AND key = ? AND status IN ('running', 'waiting') AND id <> ?`,
+		c.Rule, c.Key, emitter)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: find runs to cancel: %w", err)
+		return nil, fmt.Errorf("sqlite: find runs to cancel: %w", err)
 	}
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("sqlite: find runs to cancel: %w", err)
+			return nil, fmt.Errorf("sqlite: find runs to cancel: %w", err)
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("sqlite: find runs to cancel: %w", err)
+		return nil, fmt.Errorf("sqlite: find runs to cancel: %w", err)
 	}
 	for _, id := range ids {
 		if err := cancelTx(tx, id, fmt.Sprintf("cancelled by event %s (%s)", ev.ID, ev.Type), ev.ReceivedAt); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	return len(ids), nil
+	return ids, nil
 }
 
 func cancelTx(tx *sql.Tx, id, reason string, now time.Time) error {
@@ -119,12 +136,17 @@ func cancelTx(tx *sql.Tx, id, reason string, now time.Time) error {
 			return fmt.Errorf("sqlite: cancel run: %w", err)
 		}
 	}
-	// Messages not yet sent are suppressed; one being sent right now
-	// finishes (its lease is held).
+	// Messages not yet sent are suppressed, leased ones too: their
+	// outcome no longer changes the status (qFinishMsg only updates
+	// pending or failed messages), and the engine skips sending messages
+	// of runs it knows were cancelled.
 	if _, err := tx.Exec(`UPDATE messages SET status = 'suppressed', error = 'run cancelled', due_at = NULL,
-		updated_at = ? WHERE run_id = ? AND status IN ('pending', 'failed')
-		AND (lease_token IS NULL OR due_at <= ?)`, nanos(now), id, nanos(now)); err != nil {
+		lease_token = NULL, updated_at = ? WHERE run_id = ? AND status IN ('pending', 'failed')`, nanos(now), id); err != nil {
 		return fmt.Errorf("sqlite: suppress messages: %w", err)
+	}
+	// A digest group it leads closes: later runs start a new one.
+	if _, err := tx.Exec(`UPDATE digests SET closed = 1 WHERE leader = ?`, id); err != nil {
+		return fmt.Errorf("sqlite: close digest: %w", err)
 	}
 	return nil
 }
@@ -207,4 +229,22 @@ func (s *Store) GetRun(ctx context.Context, runID string) (*herald.Run, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// ActiveVersions implements store.Store.
+func (s *Store) ActiveVersions(ctx context.Context) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT config_version FROM runs WHERE status IN ('running', 'waiting')`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: active versions: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("sqlite: active versions: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

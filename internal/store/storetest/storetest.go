@@ -643,8 +643,9 @@ func testDigestConcurrent(t *testing.T, s store.Store) {
 		key := []string{"ticket-1", "ticket-2"}[i%2]
 		wg.Go(func() {
 			ev := newEvent("ticket.updated", fmt.Sprintf("d%d", i), base)
-			ingestOne(t, s, ev)
-			run := herald.NewID()
+			r := newRun(&ev, base)
+			ingestOne(t, s, ev, r)
+			run := r.Run.ID
 			role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "batch", Key: key, RunID: run,
 				EventID: ev.ID, Now: base, ClosesAt: base.Add(10 * time.Minute)})
 			if err != nil {
@@ -675,7 +676,7 @@ func testDigestConcurrent(t *testing.T, s store.Store) {
 		t.Fatalf("leaders = %v, want one per key", leaders)
 	}
 	for key, leader := range leaders {
-		events, err := s.CloseDigest(ctx, leader)
+		events, err := s.CloseDigest(ctx, "r", "batch", leader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -684,19 +685,30 @@ func testDigestConcurrent(t *testing.T, s store.Store) {
 	if members["ticket-1"] != perKey || members["ticket-2"] != perKey {
 		t.Errorf("group sizes = %v, want %d each", members, perKey)
 	}
+	// Two digest steps of one rule keep separate groups for one run.
+	for _, key := range []string{"ticket-1", "ticket-2"} {
+		leader := leaders[key]
+		role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "second", Key: key, RunID: leader,
+			EventID: "x", Now: base.Add(time.Hour), ClosesAt: base.Add(2 * time.Hour)})
+		if err != nil || role.Role != store.DigestLead || !role.ClosesAt.Equal(base.Add(2*time.Hour)) {
+			t.Errorf("second digest step: %+v %v, want a new group of its own", role, err)
+		}
+	}
 	// After the close, a new run starts a new group.
 	ev := newEvent("ticket.updated", "late", base)
-	ingestOne(t, s, ev)
-	role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "batch", Key: "ticket-1", RunID: herald.NewID(),
+	late := newRun(&ev, base)
+	ingestOne(t, s, ev, late)
+	role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "batch", Key: "ticket-1", RunID: late.Run.ID,
 		EventID: ev.ID, Now: base.Add(time.Minute), ClosesAt: base.Add(11 * time.Minute)})
 	if err != nil || role.Role != store.DigestLead {
 		t.Errorf("after close: %+v %v, want a new leader", role, err)
 	}
 	// Lookback: nothing sent lately passes; within the window it digests.
-	la, lb := herald.NewID(), herald.NewID()
-	for i, run := range []string{la, lb} {
+	for i := range 2 {
 		ev := newEvent("x", fmt.Sprintf("lb%d", i), base)
-		ingestOne(t, s, ev)
+		r := newRun(&ev, base)
+		ingestOne(t, s, ev, r)
+		run := r.Run.ID
 		role, err := s.Digest(ctx, store.DigestJoin{Rule: "r", Step: "lb", Key: "k", RunID: run, EventID: ev.ID,
 			Now: base.Add(time.Duration(i) * time.Minute), Lookback: true, Window: 10 * time.Minute})
 		want := []string{store.DigestPass, store.DigestLead}[i]
