@@ -88,6 +88,29 @@ func (c *clock) Now() time.Time {
 	return c.now
 }
 
+// settle waits until Herald has done everything due at the clock's
+// current time: nothing in memory, no commit in flight, and nothing due
+// in the database. Only then can a test assert that something did *not*
+// happen.
+func (c *clock) settle(h *harness) {
+	h.t.Helper()
+	h.app.Engine().Wake()
+	eventually(h.t, "the engine to settle", func() bool {
+		if !h.app.Engine().Idle() {
+			return false
+		}
+		next, err := h.app.Store().NextDue(context.Background())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if next.IsZero() || next.After(c.Now()) {
+			return h.app.Engine().Idle()
+		}
+		h.app.Engine().Wake()
+		return false
+	})
+}
+
 // advance moves the clock and tells the engine to look for due work.
 func (c *clock) advance(h *harness, d time.Duration) {
 	c.mu.Lock()

@@ -81,7 +81,7 @@ func TestDigest(t *testing.T) {
 		}, "digest placement")
 	}
 	clk.advance(h, time.Minute)
-	clk.advance(h, 0)
+	clk.settle(h)
 	if n := len(recv.byPath("/storm")); n != 1 {
 		t.Fatalf("storm messages = %d during the window, want 1", n)
 	}

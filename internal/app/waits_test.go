@@ -104,7 +104,7 @@ func TestEscalation(t *testing.T) {
 		h.waitRun(id, waiting("ack"), "first wait")
 		eventually(t, "chat", func() bool { return len(recv.byPath("/chat")) == 1 })
 		clk.advance(h, 4*time.Minute)
-		clk.advance(h, 0)
+		clk.settle(h)
 		if n := len(recv.byPath("/sms")); n != 0 {
 			t.Fatalf("sms sent after 4 minutes")
 		}
@@ -134,7 +134,7 @@ func TestEscalation(t *testing.T) {
 		}
 		h.waitRun(id, status(herald.RunCompleted), "completion after the ack")
 		clk.advance(h, time.Hour)
-		clk.advance(h, 0)
+		clk.settle(h)
 		if n := len(recv.byPath("/lead")); n != 0 {
 			t.Errorf("lead paged %d times after the ack", n)
 		}
@@ -176,7 +176,7 @@ func TestEscalation(t *testing.T) {
 			t.Errorf("acked by %q", r.AckedBy)
 		}
 		clk.advance(h, time.Hour)
-		clk.advance(h, 0)
+		clk.settle(h)
 		if n := len(recv.byPath("/sms")) + len(recv.byPath("/lead")); n != 0 {
 			t.Errorf("%d escalations after the ack", n)
 		}
@@ -204,7 +204,7 @@ func TestEscalation(t *testing.T) {
 			t.Errorf("cancel reason %q", r.Error)
 		}
 		clk.advance(h, time.Hour)
-		clk.advance(h, 0)
+		clk.settle(h)
 		if n := len(recv.byPath("/sms")); n != 0 {
 			t.Errorf("sms after the recovery")
 		}
@@ -253,7 +253,7 @@ func TestWaitEventAndDelay(t *testing.T) {
 	h.emit(`{"type":"order.shipped","data":{"order_id":"3","carrier":"UPS"}}`)
 	h.emit(`{"type":"order.shipped","data":{"order_id":"1"}}`)
 	clk.advance(h, time.Hour)
-	clk.advance(h, 0)
+	clk.settle(h)
 	h.waitRun(one, waiting("event order.shipped"), "order 1 still waiting")
 
 	h.emit(`{"type":"order.shipped","data":{"order_id":"1","carrier":"DHL"}}`)

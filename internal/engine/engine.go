@@ -404,6 +404,16 @@ func (e *Engine) Wake() {
 	}
 }
 
+// Idle reports whether no job is queued or running in memory and no
+// commit is in flight: everything due so far has been done. Tests use it
+// before asserting that something did not happen.
+func (e *Engine) Idle() bool {
+	e.commits.mu.Lock()
+	n := e.commits.n
+	e.commits.mu.Unlock()
+	return n == 0 && e.Drained()
+}
+
 // Drained reports whether no job is queued or running in memory; tests
 // and the load tool use it.
 func (e *Engine) Drained() bool {
