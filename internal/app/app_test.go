@@ -111,8 +111,13 @@ func (c *clock) settle(h *harness) {
 	})
 }
 
-// advance moves the clock and tells the engine to look for due work.
+// advance moves the clock and tells the engine to look for due work. It
+// settles first: jumping the clock while an attempt is in flight would
+// expire its lease under it and send the message twice, which a real
+// clock never does.
 func (c *clock) advance(h *harness, d time.Duration) {
+	h.t.Helper()
+	c.settle(h)
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
