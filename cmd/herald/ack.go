@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 )
 
 // runAck acknowledges a run: its wait_ack steps pass, so escalation stops.
@@ -34,25 +30,5 @@ func runAck(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{"ack needs a RUN_ID"}
 	}
 	body, _ := json.Marshal(map[string]string{"by": *by})
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*url, "/")+"/v1/runs/"+id+"/ack", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if *token != "" {
-		req.Header.Set("Authorization", "Bearer "+*token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("acknowledge: %w", err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("server answered %s: %s", resp.Status, bytes.TrimSpace(out))
-	}
-	stdout.Write(out)
-	return nil
+	return postJSON(ctx, *url, *token, "/v1/runs/"+id+"/ack", body, stdout)
 }

@@ -41,17 +41,8 @@ func (f *file) rule(e entry) *Rule {
 	if v, ok := m.get("on"); !ok {
 		m.required("on")
 	} else {
-		patterns, _ := f.strs(v)
-		for _, pe := range patterns {
-			s, _ := f.str(pe)
-			p, err := rule.ParsePattern(s)
-			if err != nil {
-				f.errorf(pe.node, pe.field, "%v", err)
-				continue
-			}
-			r.On = append(r.On, p)
-		}
-		if len(patterns) == 0 {
+		r.On = f.patterns(v)
+		if items, _ := f.strs(v); len(items) == 0 {
 			f.errorf(v.node, v.field, "needs at least one event type pattern")
 		}
 	}
@@ -65,16 +56,7 @@ func (f *file) rule(e entry) *Rule {
 		r.Priority, _ = f.priority(v)
 	}
 	if v, ok := m.get("cancel_on"); ok {
-		patterns, _ := f.strs(v)
-		for _, pe := range patterns {
-			s, _ := f.str(pe)
-			p, err := rule.ParsePattern(s)
-			if err != nil {
-				f.errorf(pe.node, pe.field, "%v", err)
-				continue
-			}
-			r.CancelOn = append(r.CancelOn, p)
-		}
+		r.CancelOn = f.patterns(v)
 	}
 	if v, ok := m.get("steps"); !ok {
 		m.required("steps")
@@ -120,6 +102,22 @@ func (f *file) templateList(e entry, name string) []*render.Template {
 		if t := f.template(it, n, false); t != nil {
 			out = append(out, t)
 		}
+	}
+	return out
+}
+
+// patterns compiles a pattern or a list of patterns.
+func (f *file) patterns(e entry) []rule.Pattern {
+	items, _ := f.strs(e)
+	var out []rule.Pattern
+	for _, pe := range items {
+		s, _ := f.str(pe)
+		p, err := rule.ParsePattern(s)
+		if err != nil {
+			f.errorf(pe.node, pe.field, "%v", err)
+			continue
+		}
+		out = append(out, p)
 	}
 	return out
 }

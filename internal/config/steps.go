@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/herald-notify/herald/internal/render"
-	"github.com/herald-notify/herald/internal/rule"
 )
 
 // stepKind decodes one kind of step. Adding a kind means: a constant and
@@ -199,15 +198,7 @@ func (f *file) emit(r *Rule, s *Step, e entry, prefix string) {
 	if v, ok := m.get("type"); !ok {
 		m.required("type")
 	} else if typ, ok := f.str(v); ok {
-		p, err := rule.ParsePattern(typ)
-		switch {
-		case err != nil:
-			f.errorf(v.node, v.field, "%v", err)
-		case !p.Concrete():
-			f.errorf(v.node, v.field, "%q has wildcards; emit needs a concrete event type", typ)
-		default:
-			em.Type = typ
-		}
+		em.Type = f.concreteType(v, typ)
 	}
 	if v, ok := m.get("source"); ok {
 		em.Source = f.template(v, prefix+".source", false)

@@ -8,7 +8,6 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/herald-notify/herald/internal/render"
-	"github.com/herald-notify/herald/internal/rule"
 )
 
 // delay decodes "delay: 10m", "delay: {for: ...}" or "delay: {until: ...}".
@@ -81,15 +80,7 @@ func (f *file) waitEvent(r *Rule, s *Step, e entry, prefix string) {
 	if v, ok := m.get("type"); !ok {
 		m.required("type")
 	} else if typ, ok := f.str(v); ok {
-		p, err := rule.ParsePattern(typ)
-		switch {
-		case err != nil:
-			f.errorf(v.node, v.field, "%v", err)
-		case !p.Concrete():
-			f.errorf(v.node, v.field, "%q has wildcards; wait_event needs a concrete event type", typ)
-		default:
-			w.Type = typ
-		}
+		w.Type = f.concreteType(v, typ)
 	}
 	if v, ok := m.get("correlate"); ok {
 		w.Correlate = f.template(v, prefix+".correlate", false)

@@ -149,18 +149,10 @@ func (e *Engine) runSteps(j *store.RunJob, out *store.StepOutcome, hands *[]hand
 			}
 		}
 		switch s.Kind {
-		case config.StepNotify:
-			ids, err := e.notify(snap, r, s, step, j, data, out, hands, now)
-			if err != nil {
+		case config.StepNotify, config.StepEmit:
+			if err := e.fire(snap, r, s, step, j, st, data, out, hands, now); err != nil {
 				return err
 			}
-			st.Steps[s.Name] = map[string]any{"messages": ids}
-		case config.StepEmit:
-			id, err := e.emit(r, s, j, data, out, hands, now)
-			if err != nil {
-				return err
-			}
-			st.Steps[s.Name] = map[string]any{"event_id": id}
 		case config.StepWebhook:
 			if prev, ok := st.Steps[s.Name].(map[string]any); ok {
 				if _, done := prev["ok"]; done {

@@ -172,28 +172,38 @@ func (e *Engine) onTimeout(snap *Snapshot, r *config.Rule, steps []*config.Step,
 				continue
 			}
 		}
-		switch s.Kind {
-		case config.StepNotify:
-			ids, err := e.notify(snap, r, s, step, j, data, out, hands, now)
-			if err != nil {
-				return err
-			}
-			st.Steps[s.Name] = map[string]any{"messages": ids}
-		case config.StepWebhook:
-			id, err := e.webhook(snap, r, s, step, j, data, out, hands, now)
-			if err != nil {
-				return err
-			}
-			st.Steps[s.Name] = map[string]any{"message": id}
-		case config.StepEmit:
-			id, err := e.emit(r, s, j, data, out, hands, now)
-			if err != nil {
-				return err
-			}
-			st.Steps[s.Name] = map[string]any{"event_id": id}
-		default:
-			return failf("step %s: %s is not allowed in on_timeout", s.Name, s.Kind)
+		if err := e.fire(snap, r, s, step, j, st, data, out, hands, now); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// fire executes a step that completes at once: notify, emit, or a
+// webhook not waited for (in on_timeout), recording what it created.
+func (e *Engine) fire(snap *Snapshot, r *config.Rule, s *config.Step, step int, j *store.RunJob,
+	st *runState, data map[string]any, out *store.StepOutcome, hands *[]handoff, now time.Time) error {
+	switch s.Kind {
+	case config.StepNotify:
+		ids, err := e.notify(snap, r, s, step, j, data, out, hands, now)
+		if err != nil {
+			return err
+		}
+		st.Steps[s.Name] = map[string]any{"messages": ids}
+	case config.StepWebhook:
+		id, err := e.webhook(snap, r, s, step, j, data, out, hands, now)
+		if err != nil {
+			return err
+		}
+		st.Steps[s.Name] = map[string]any{"message": id}
+	case config.StepEmit:
+		id, err := e.emit(r, s, j, data, out, hands, now)
+		if err != nil {
+			return err
+		}
+		st.Steps[s.Name] = map[string]any{"event_id": id}
+	default:
+		return failf("step %s: %s is not allowed in on_timeout", s.Name, s.Kind)
 	}
 	return nil
 }
