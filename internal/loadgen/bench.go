@@ -227,7 +227,7 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 
 	probe := &http.Client{Timeout: 5 * time.Second}
 	if o.Waiting > 0 {
-		if err := loadWaiting(ctx, o, rep, probe, baseURL, dbPath, rcv); err != nil {
+		if err := loadWaiting(ctx, o, rep, probe, baseURL, dbPath, rcv, srv); err != nil {
 			return nil, err
 		}
 	}
@@ -349,7 +349,7 @@ func maxBatchFor(o BenchOptions) int {
 // loadWaiting puts o.Waiting runs into waiting, waits until the server
 // has them all waiting, counts them in the database, and wakes o.Wake of
 // them if asked.
-func loadWaiting(ctx context.Context, o BenchOptions, rep *Report, probe *http.Client, baseURL, dbPath string, rcv *Receiver) error {
+func loadWaiting(ctx context.Context, o BenchOptions, rep *Report, probe *http.Client, baseURL, dbPath string, rcv *Receiver, srv *Server) error {
 	ctx, cancel := context.WithTimeout(ctx, o.WaitTimeout)
 	defer cancel()
 	sched0, _, err := ScrapeMetric(ctx, probe, baseURL, "herald_queue_scheduled_jobs")
@@ -376,14 +376,54 @@ func loadWaiting(ctx context.Context, o BenchOptions, rep *Report, probe *http.C
 		}
 	}
 	if o.Wake > 0 {
+		m := startOtherCPU(srv)
 		wr, err := Wake(ctx, baseURL, o.Token, rcv, EventWaitSeqs(o.Waiting, o.Wake), o.WakeRate, o.DrainTimeout)
 		if err != nil {
 			return fmt.Errorf("bench: wake waiting runs: %w", err)
 		}
 		wr.Waiting = wl.Accepted
+		wr.OtherCPU, wr.Span, _ = m.stop()
 		rep.Wake = wr
 	}
 	return nil
+}
+
+// otherCPU measures the CPU time used by processes other than the child
+// server and this one.
+type otherCPU struct {
+	srv                *Server
+	busy, self, server time.Duration
+	at                 time.Time
+	err                error
+}
+
+func startOtherCPU(srv *Server) *otherCPU {
+	m := &otherCPU{srv: srv, at: time.Now()}
+	if srv == nil {
+		m.err = errors.New("not a child server")
+		return m
+	}
+	u, err := srv.Usage()
+	self, err2 := procUsage(os.Getpid())
+	busy, err3 := machineBusy()
+	m.err = errors.Join(err, err2, err3)
+	m.server, m.self, m.busy = u.CPU, self.CPU, busy
+	return m
+}
+
+// stop returns the other processes' CPU time since the start and the
+// span it was taken over.
+func (m *otherCPU) stop() (time.Duration, time.Duration, error) {
+	if m.err != nil {
+		return 0, 0, m.err
+	}
+	u, err := m.srv.Usage()
+	self, err2 := procUsage(os.Getpid())
+	busy, err3 := machineBusy()
+	if err := errors.Join(err, err2, err3); err != nil {
+		return 0, 0, err
+	}
+	return max(0, busy-m.busy-(u.CPU-m.server)-(self.CPU-m.self)), time.Since(m.at), nil
 }
 
 // fill computes the report's numbers from the driver's and the

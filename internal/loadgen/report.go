@@ -39,6 +39,10 @@ func (rep *Report) WriteText(w io.Writer) {
 		header("")
 		row("send → woken run's webhook", w.Latency)
 		row("request→202", w.Ack)
+		if w.Span > 0 {
+			p("              other processes used %s of CPU in %s (%.0f%% of one CPU)\n", w.OtherCPU.Round(time.Millisecond),
+				w.Span.Round(time.Millisecond), 100*w.OtherCPU.Seconds()/w.Span.Seconds())
+		}
 	}
 	if t := rep.Timers; t != nil {
 		p("timers:       %d sent (due over %s, posted %s ahead), %d accepted, %d fired, %d missing; errors: %s\n",

@@ -196,6 +196,10 @@ type WakeReport struct {
 	Ack Percentiles `json:"ack"`
 	// Waiting is how many runs were waiting when the events were sent.
 	Waiting int `json:"waiting"`
+	// OtherCPU is the CPU time other processes used over Span, the
+	// measurement (child server only).
+	OtherCPU time.Duration `json:"other_cpu_ns,omitempty"`
+	Span     time.Duration `json:"cpu_span_ns,omitempty"`
 }
 
 // Wake sends one WakeEventType event for each of seqs at rate per second
