@@ -231,11 +231,14 @@ func Bench(ctx context.Context, o BenchOptions) (*Report, error) {
 			return nil, err
 		}
 	}
+	// Scrape before the CPU times are taken: a scrape costs the server
+	// CPU time that grows with the number of jobs (the queue gauges
+	// count them).
+	msgs0, _, _ := ScrapeMetric(ctx, probe, baseURL, "herald_messages_total")
 	cpu0, cpuSrc, err := serverCPU(ctx, srv, probe, baseURL)
 	if err != nil {
 		rep.Notes = append(rep.Notes, err.Error())
 	}
-	msgs0, _, _ := ScrapeMetric(ctx, probe, baseURL, "herald_messages_total")
 	var usage0 Usage
 	if srv != nil {
 		usage0, _ = srv.Usage()
