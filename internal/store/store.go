@@ -265,9 +265,9 @@ type Resume struct {
 
 // EventView is an event with everything it caused.
 type EventView struct {
-	Event    herald.Event
-	Runs     []*herald.Run
-	Messages []*MessageView
+	Event    herald.Event   `json:"event"`
+	Runs     []*herald.Run  `json:"runs"`
+	Messages []*MessageView `json:"messages"`
 }
 
 // MessageView is a message with its attempts.
