@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/robfig/cron/v3"
@@ -59,14 +60,7 @@ func (f *file) waitAck(r *Rule, s *Step, e entry, prefix string) {
 	}
 	w := &WaitAck{}
 	s.WaitAck = w
-	if v, ok := m.get("timeout"); !ok {
-		m.required("timeout")
-	} else if d, ok := f.duration(v); ok {
-		w.Timeout = d
-	}
-	if v, ok := m.get("on_timeout"); ok {
-		w.OnTimeout = f.subSteps(r, s, v, prefix)
-	}
+	w.Timeout, w.OnTimeout = f.timeout(m, r, s, prefix)
 	m.finish("timeout", "on_timeout")
 }
 
@@ -91,15 +85,23 @@ func (f *file) waitEvent(r *Rule, s *Step, e entry, prefix string) {
 	if !m.has("correlate") && !m.has("if") {
 		f.errorf(m.node, e.field, "wait_event needs correlate (a template rendered against both events, e.g. \"{{ .event.data.order_id }}\") or if, or it would match any %s event", w.Type)
 	}
+	w.Timeout, w.OnTimeout = f.timeout(m, r, s, prefix)
+	m.finish("type", "correlate", "if", "timeout", "on_timeout")
+}
+
+// timeout reads a wait's required timeout and its optional on_timeout steps.
+func (f *file) timeout(m *mapping, r *Rule, s *Step, prefix string) (time.Duration, []*Step) {
+	var d time.Duration
 	if v, ok := m.get("timeout"); !ok {
 		m.required("timeout")
-	} else if d, ok := f.duration(v); ok {
-		w.Timeout = d
+	} else if t, ok := f.duration(v); ok {
+		d = t
 	}
+	var steps []*Step
 	if v, ok := m.get("on_timeout"); ok {
-		w.OnTimeout = f.subSteps(r, s, v, prefix)
+		steps = f.subSteps(r, s, v, prefix)
 	}
-	m.finish("type", "correlate", "if", "timeout", "on_timeout")
+	return d, steps
 }
 
 // subSteps decodes the on_timeout steps of a wait. They may only notify,
