@@ -43,6 +43,17 @@ func Service(t testing.TB, name, env, def, hostport string) string {
 	return addr
 }
 
+// Postgres returns the URL of the PostgreSQL test database
+// (HERALD_TEST_POSTGRES or postgres://postgres@127.0.0.1:5432/test).
+func Postgres(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("HERALD_TEST_POSTGRES")
+	if u == "" {
+		u = PostgresURL
+	}
+	return Service(t, "PostgreSQL", "HERALD_TEST_POSTGRES", PostgresURL, "127.0.0.1:5432")
+}
+
 // NATS returns the NATS server address (HERALD_TEST_NATS or 127.0.0.1:4222).
 func NATS(t testing.TB) string {
 	t.Helper()
