@@ -26,7 +26,6 @@ import (
 	"github.com/herald-notify/herald/internal/herald"
 	"github.com/herald-notify/herald/internal/server"
 	"github.com/herald-notify/herald/internal/store"
-	"github.com/herald-notify/herald/internal/store/sqlite"
 )
 
 //go:embed demo/herald.yaml
@@ -44,9 +43,16 @@ type Options struct {
 	ConfigPath string
 	// Listen overrides server.listen ("127.0.0.1:0" picks a free port).
 	Listen string
-	// DBPath overrides storage.path.
+	// DBPath overrides storage.path (a SQLite file).
 	DBPath string
-	Logger *slog.Logger
+	// Storage overrides the storage section: a postgres:// URL or a
+	// SQLite file path.
+	Storage string
+	// Schema overrides storage.schema (PostgreSQL).
+	Schema string
+	// NoMigrate skips applying PostgreSQL migrations at start.
+	NoMigrate bool
+	Logger    *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Synchronous overrides the SQLite synchronous pragma (FULL default).
@@ -62,6 +68,7 @@ type App struct {
 	store    store.Store
 	engine   *engine.Engine
 	sources  *sources
+	cluster  *cluster
 	server   *server.Server
 	http     *http.Server
 	listener net.Listener
@@ -97,11 +104,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{opts: opts, logger: opts.Logger, cfg: cfg, registry: prometheus.NewRegistry()}
-	dbPath := opts.DBPath
-	if dbPath == "" {
-		dbPath = cfg.Storage.Path
-	}
-	st, err := sqlite.Open(ctx, dbPath, a.logger, sqlite.Options{Synchronous: opts.Synchronous})
+	st, err := openStore(ctx, cfg.Storage, opts, a.logger)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +138,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		OnAccepted: func(ev *herald.Event) { a.sources.observe(ev) },
 	})
 	a.sources = newSources(a.engine, st, a.logger, opts.Now)
+	a.cluster = newCluster(a, a.registry)
+	a.cluster.setVersion(cfg.Version)
 	reload := a.Reload
 	if opts.ConfigPath == "" {
 		reload = nil
@@ -148,6 +153,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Metrics:  promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 		Settings: a.settings,
 		Reload:   reload,
+		Cluster:  func() any { return a.cluster.View() },
 		Now:      opts.Now,
 	})
 	listen := opts.Listen
@@ -233,6 +239,7 @@ func (a *App) Reload(ctx context.Context) (string, error) {
 	a.cfg = cfg
 	a.mu.Unlock()
 	a.sources.reload(cfg)
+	a.cluster.setVersion(cfg.Version)
 	a.logger.Info("configuration reloaded", "version", cfg.Version[:12])
 	return cfg.Version, nil
 }
@@ -255,7 +262,10 @@ func (a *App) Store() store.Store { return a.store }
 func (a *App) Run(ctx context.Context) error {
 	a.engine.Start()
 	a.engine.Wake() // take up work left by a previous process at once
-	a.sources.start(a.Config())
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	a.runSources(bg)
+	go a.cluster.run(bg)
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.listener) }()
 	a.logger.Info("herald serving", "addr", a.Addr(), "config", a.Config().Version[:12])
@@ -272,6 +282,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	a.logger.Info("shutting down", "timeout", timeout)
 	herr := a.http.Shutdown(sctx)
+	stopBG()
 	a.sources.stop()
 	eerr := a.engine.Stop(sctx)
 	cerr := a.store.Close()

@@ -122,7 +122,9 @@ func (s *sources) stop() {
 	s.running = false
 	s.schedule.Stop()
 	s.monitors.Stop()
-	if tr := s.beats.Load(); tr != nil {
+	// Beats go nowhere until the sources start again (on a cluster,
+	// when this node leads again).
+	if tr := s.beats.Swap(nil); tr != nil {
 		tr.Stop()
 	}
 }

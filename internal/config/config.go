@@ -70,6 +70,16 @@ type Storage struct {
 	// Path is the SQLite database file (default data/herald.db, relative
 	// to the working directory).
 	Path string
+	// URL, when set, is a PostgreSQL database (postgres://...) shared by
+	// every node of a cluster; Path is then unused. It may hold a
+	// password: it is never logged.
+	URL string
+	// Schema is the PostgreSQL schema (default public).
+	Schema string
+	// MaxConns bounds the PostgreSQL connection pool per node (default 16).
+	MaxConns int
+	// NoMigrate skips applying migrations at start (migrate: false).
+	NoMigrate bool
 }
 
 // Delivery is the default delivery policy; channels may override parts.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/goccy/go-yaml/ast"
 	"net"
 	"net/netip"
 	"net/url"
@@ -119,13 +120,80 @@ func loopback(host string) bool {
 }
 
 func (f *file) storage(e entry) {
+	st := &f.l.cfg.Storage
+	// The short form: a PostgreSQL URL (or a SQLite path) as the value.
+	switch e.node.(type) {
+	case *ast.StringNode, *ast.LiteralNode:
+		if v, ok := f.str(e); ok {
+			f.storageTarget(e, v)
+		}
+		return
+	}
 	m := f.mappingOf(e)
 	if v, ok := m.get("path"); ok {
 		if p, ok := f.str(v); ok {
-			f.l.cfg.Storage.Path = p
+			st.Path = p
 		}
 	}
-	m.finish("path")
+	if v, ok := m.get("url"); ok {
+		if u, ok := f.str(v); ok {
+			if st.Path != "" {
+				f.errorf(v.node, v.field, "give either path (SQLite) or url (PostgreSQL), not both")
+			} else {
+				f.storageTarget(v, u)
+			}
+		}
+	}
+	if v, ok := m.get("schema"); ok {
+		if sc, ok := f.str(v); ok {
+			if !validSchema(sc) {
+				f.errorf(v.node, v.field, "schema %q must be lower-case letters, digits and _ (at most 51)", sc)
+			}
+			st.Schema = sc
+		}
+	}
+	if v, ok := m.get("max_conns"); ok {
+		st.MaxConns, _ = f.count(v, 1)
+	}
+	if v, ok := m.get("migrate"); ok {
+		if b, ok := f.boolean(v); ok {
+			st.NoMigrate = !b
+		}
+	}
+	if st.URL == "" && (st.Schema != "" || st.MaxConns != 0) {
+		f.errorf(e.node, e.field, "schema and max_conns apply to PostgreSQL storage (url: postgres://...)")
+	}
+	m.finish("path", "url", "schema", "max_conns", "migrate")
+}
+
+// storageTarget sets a PostgreSQL URL or a SQLite path.
+func (f *file) storageTarget(e entry, v string) {
+	st := &f.l.cfg.Storage
+	if scheme, _, ok := strings.Cut(v, "://"); ok {
+		switch scheme {
+		case "postgres", "postgresql":
+			st.URL = v
+		default:
+			f.errorf(e.node, e.field, "storage URL scheme %q is not postgres:// (for SQLite give a file path)", scheme)
+		}
+		return
+	}
+	st.Path = v
+}
+
+func validSchema(s string) bool {
+	if s == "" || len(s) > 51 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (f *file) delivery(e entry) {

@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// wakeupSource is a store that signals when work became due for any
+// worker (another node's commit, an acknowledgment, a retry).
+type wakeupSource interface {
+	Wakeups() <-chan struct{}
+}
+
 // claimBatch is the most jobs one claim takes from one queue.
 const claimBatch = 256
 
@@ -14,11 +20,18 @@ const claimBatch = 256
 func (e *Engine) pollLoop() {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// A shared store (PostgreSQL) tells when another node made work due,
+	// so idle nodes need not poll tightly; SQLite has no other writers.
+	var wakeups <-chan struct{}
+	if w, ok := e.store.(wakeupSource); ok {
+		wakeups = w.Wakeups()
+	}
 	for {
 		select {
 		case <-e.pollCtx.Done():
 			return
 		case <-e.wake:
+		case <-wakeups:
 		case <-timer.C:
 		}
 		more := e.pollOnce()

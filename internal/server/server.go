@@ -59,7 +59,12 @@ type Options struct {
 	Reload func(ctx context.Context) (version string, err error)
 	// Ready reports whether the server should receive traffic.
 	Ready func(ctx context.Context) error
-	Now   func() time.Time
+	// Cluster, when set, returns what /readyz shows about the nodes
+	// sharing the store (this node's configuration version against the
+	// cluster's); a mismatch is reported, not made a failure, so that a
+	// rolling configuration change does not drain every node.
+	Cluster func() any
+	Now     func() time.Time
 }
 
 // Server is the HTTP API.
@@ -278,6 +283,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 			return &herald.Error{Code: herald.EUNAVAILABLE, Message: err.Error()}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	body := map[string]any{"status": "ready"}
+	if s.Cluster != nil {
+		body["cluster"] = s.Cluster()
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
