@@ -42,7 +42,8 @@ func (e usageError) Error() string { return e.msg }
 const usage = `Herald: events in, rules, durable workflows, notifications out.
 
 Usage:
-  herald serve   [--config FILE|DIR] [--listen ADDR] [--db PATH]   run the server
+  herald serve   [--config FILE|DIR] [--listen ADDR] [--storage URL|PATH]  run the server
+  herald migrate [--config FILE|DIR] [--storage postgres://...]     apply PostgreSQL migrations
   herald emit    TYPE [--data JSON] [--subject S] [--url URL]        send an event to a server
   herald check   --config FILE|DIR                                  validate a configuration
   herald ack     RUN_ID [--by NAME] [--url URL]                     acknowledge a run (stops escalation)
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "emit":
 		return runEmit(ctx, args[1:], stdout, stderr)
 	case "check":

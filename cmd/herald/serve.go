@@ -18,6 +18,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	configPath := fs.String("config", "", "configuration file or folder (default: the built-in demo)")
 	listen := fs.String("listen", "", "address to listen on (default: server.listen, 127.0.0.1:8080)")
 	db := fs.String("db", "", "SQLite database file (default: storage.path, data/herald.db)")
+	storage := fs.String("storage", os.Getenv("HERALD_STORAGE"), "storage: a postgres:// URL shared by a cluster, or a SQLite file (default: the storage section; env HERALD_STORAGE)")
+	schema := fs.String("schema", "", "PostgreSQL schema (default: storage.schema, public)")
+	noMigrate := fs.Bool("no-migrate", false, "do not apply PostgreSQL migrations at start (run herald migrate instead)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -41,6 +44,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		ConfigPath: *configPath,
 		Listen:     *listen,
 		DBPath:     *db,
+		Storage:    *storage,
+		Schema:     *schema,
+		NoMigrate:  *noMigrate,
 		Logger:     logger,
 		LookupEnv:  os.LookupEnv,
 	})
