@@ -23,3 +23,9 @@ go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 
 echo "== go test -race"
 go test -race -timeout 20m ./...
+
+# The scenario tests of the whole application again, on PostgreSQL (each
+# test on a schema of its own); the store conformance suite already ran
+# on both backends above.
+echo "== go test -race (application on PostgreSQL)"
+HERALD_TEST_BACKEND=postgres go test -race -timeout 20m ./internal/app/

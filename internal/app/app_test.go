@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/herald-notify/herald/internal/store/postgres/pgtest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -44,10 +45,12 @@ func startAt(t *testing.T, configPath string, env map[string]string, db string, 
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	storage, schema := backendFor(t, db)
 	a, err := app.New(context.Background(), app.Options{
 		ConfigPath: configPath,
 		Listen:     "127.0.0.1:0",
-		DBPath:     db,
+		Storage:    storage,
+		Schema:     schema,
 		Logger:     logger,
 		LookupEnv:  lookup,
 		Now:        now,
@@ -61,6 +64,31 @@ func startAt(t *testing.T, configPath string, env map[string]string, db string, 
 	t.Cleanup(h.stop)
 	return h
 }
+
+// backendFor returns the storage a test's Herald uses for a database
+// path: the SQLite file itself, or, when HERALD_TEST_BACKEND=postgres
+// (scripts/test.sh runs this package a second time so), a PostgreSQL
+// schema of its own on the test database — the same one every time the
+// test restarts Herald on that path.
+func backendFor(t *testing.T, db string) (storage, schema string) {
+	t.Helper()
+	if os.Getenv("HERALD_TEST_BACKEND") != "postgres" {
+		return db, ""
+	}
+	pgSchemas.Lock()
+	defer pgSchemas.Unlock()
+	if e, ok := pgSchemas.m[db]; ok {
+		return e[0], e[1]
+	}
+	url, schema := pgtest.Schema(t)
+	pgSchemas.m[db] = [2]string{url, schema}
+	return url, schema
+}
+
+var pgSchemas = struct {
+	sync.Mutex
+	m map[string][2]string
+}{m: map[string][2]string{}}
 
 // stop shuts the server down (idempotent).
 func (h *harness) stop() {
