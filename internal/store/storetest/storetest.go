@@ -41,6 +41,10 @@ func Run(t *testing.T, open Open) {
 		{"NanosecondTimes", testNanosecondTimes},
 		{"State", testState},
 		{"DigestConcurrent", testDigestConcurrent},
+		{"WaitsAndHits", testWaitsAndHits},
+		{"SignalBeforeWait", testSignalBeforeWait},
+		{"AckAndCancel", testAckAndCancel},
+		{"WaitRace", testWaitRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
