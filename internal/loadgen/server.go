@@ -20,6 +20,9 @@ type ServerOptions struct {
 	Binary string
 	// Config is the configuration file; DB the SQLite database file.
 	Config, DB string
+	// Storage, when set, replaces DB: a postgres:// URL shared by several
+	// servers, with Schema the PostgreSQL schema.
+	Storage, Schema string
 	// Listen is the address to serve on (default 127.0.0.1:0; pass the
 	// address of an earlier process to restart on the same port).
 	Listen string
@@ -49,8 +52,16 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	cmd := exec.Command(o.Binary, "serve", "--config", o.Config, "--db", o.DB,
-		"--listen", o.Listen, "--log-format", "json")
+	args := []string{"serve", "--config", o.Config, "--listen", o.Listen, "--log-format", "json"}
+	if o.Storage != "" {
+		args = append(args, "--storage", o.Storage)
+		if o.Schema != "" {
+			args = append(args, "--schema", o.Schema)
+		}
+	} else {
+		args = append(args, "--db", o.DB)
+	}
+	cmd := exec.Command(o.Binary, args...)
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout = o.Log
 	setParentDeathSignal(cmd)
