@@ -1,6 +1,8 @@
 package aliyunsms_test
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,6 +77,21 @@ func secretOf(in string) string {
 	return pass
 }
 
+// quoted matches a Go-quoted string in an error text.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// unquoted returns text with each quoted part replaced by the string it
+// quotes, so that an escape such as \x00 followed by digits is not taken
+// for the digits of a secret.
+func unquoted(text string) string {
+	return quoted.ReplaceAllStringFunc(text, func(q string) string {
+		if u, err := strconv.Unquote(q); err == nil {
+			return u
+		}
+		return q
+	})
+}
+
 func FuzzFromURL(f *testing.F) {
 	for _, s := range []string{
 		"aliyun://" + keyID + ":" + keySecret + "@Herald/SMS_1/13800138000",
@@ -94,7 +111,7 @@ func FuzzFromURL(f *testing.F) {
 			return
 		}
 		secret := secretOf(in)
-		if len(secret) >= 8 && strings.Count(in, secret) == 1 && strings.Contains(err.Error(), secret) {
+		if len(secret) >= 8 && strings.Count(in, secret) == 1 && strings.Contains(unquoted(err.Error()), secret) {
 			t.Errorf("FromURL(%q) error shows the secret: %v", in, err)
 		}
 	})

@@ -1,6 +1,8 @@
 package twilio_test
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -87,6 +89,21 @@ func secretOf(in string) string {
 	return pass
 }
 
+// quoted matches a Go-quoted string in an error text.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// unquoted returns text with each quoted part replaced by the string it
+// quotes, so that an escape such as \x00 followed by digits is not taken
+// for the digits of a secret.
+func unquoted(text string) string {
+	return quoted.ReplaceAllStringFunc(text, func(q string) string {
+		if u, err := strconv.Unquote(q); err == nil {
+			return u
+		}
+		return q
+	})
+}
+
 func FuzzFromURL(f *testing.F) {
 	for _, s := range []string{
 		"twilio://" + accountSID + ":" + authToken + "@15017122661/15558675310",
@@ -109,7 +126,7 @@ func FuzzFromURL(f *testing.F) {
 		secret := secretOf(in)
 		// Only a secret that occurs nowhere else in the URL can be
 		// told apart from the parts an error may name.
-		if len(secret) >= 8 && strings.Count(in, secret) == 1 && strings.Contains(err.Error(), secret) {
+		if len(secret) >= 8 && strings.Count(in, secret) == 1 && strings.Contains(unquoted(err.Error()), secret) {
 			t.Errorf("FromURL(%q) error shows the secret: %v", in, err)
 		}
 	})
