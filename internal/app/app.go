@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,6 +77,9 @@ type App struct {
 
 	mu  sync.Mutex
 	cfg *config.Config
+	// senders are the current configuration's senders; those holding
+	// connections (brokers) are closed when replaced or at shutdown.
+	senders map[string]channel.Sender
 	// reloading serialises reloads, so the engine and cfg cannot end up
 	// on different versions.
 	reloading sync.Mutex
@@ -118,6 +122,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	a.senders = senders
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.registry.MustRegister(newQueueCollector(st, opts.Now))
 	key, err := loadAckKey(ctx, st)
@@ -237,7 +242,11 @@ func (a *App) Reload(ctx context.Context) (string, error) {
 	a.engine.SetConfig(engine.NewSnapshot(cfg, senders))
 	a.mu.Lock()
 	a.cfg = cfg
+	old := a.senders
+	a.senders = senders
 	a.mu.Unlock()
+	// Attempts already running on the old senders finish first.
+	time.AfterFunc(time.Minute, func() { closeSenders(old) })
 	a.sources.reload(cfg)
 	a.cluster.setVersion(cfg.Version)
 	a.logger.Info("configuration reloaded", "version", cfg.Version[:12])
@@ -285,6 +294,9 @@ func (a *App) Run(ctx context.Context) error {
 	stopBG()
 	a.sources.stop()
 	eerr := a.engine.Stop(sctx)
+	a.mu.Lock()
+	closeSenders(a.senders)
+	a.mu.Unlock()
 	cerr := a.store.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil

@@ -2,50 +2,165 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 
 	"github.com/herald-notify/herald/internal/channel"
+	"github.com/herald-notify/herald/internal/channel/aliyunsms"
+	"github.com/herald-notify/herald/internal/channel/bark"
+	"github.com/herald-notify/herald/internal/channel/dingtalk"
+	"github.com/herald-notify/herald/internal/channel/discord"
 	"github.com/herald-notify/herald/internal/channel/email"
+	"github.com/herald-notify/herald/internal/channel/feishu"
+	"github.com/herald-notify/herald/internal/channel/gotify"
 	"github.com/herald-notify/herald/internal/channel/logchan"
+	"github.com/herald-notify/herald/internal/channel/matrix"
+	"github.com/herald-notify/herald/internal/channel/mattermost"
+	"github.com/herald-notify/herald/internal/channel/mqtt"
+	"github.com/herald-notify/herald/internal/channel/nats"
+	"github.com/herald-notify/herald/internal/channel/ntfy"
+	"github.com/herald-notify/herald/internal/channel/opsgenie"
+	"github.com/herald-notify/herald/internal/channel/pagerduty"
+	"github.com/herald-notify/herald/internal/channel/pushover"
+	"github.com/herald-notify/herald/internal/channel/rocketchat"
+	"github.com/herald-notify/herald/internal/channel/slack"
+	"github.com/herald-notify/herald/internal/channel/teams"
+	"github.com/herald-notify/herald/internal/channel/telegram"
+	"github.com/herald-notify/herald/internal/channel/tencentsms"
+	"github.com/herald-notify/herald/internal/channel/twilio"
 	"github.com/herald-notify/herald/internal/channel/webhook"
+	"github.com/herald-notify/herald/internal/channel/webpush"
+	"github.com/herald-notify/herald/internal/channel/wecom"
 	"github.com/herald-notify/herald/internal/config"
 	"github.com/herald-notify/herald/internal/netguard"
 )
 
-// channelTypes is the table of every provider Herald knows: the loader
-// decodes each channel's settings into its type's struct.
-func channelTypes() map[string]config.ChannelType {
-	return map[string]config.ChannelType{
-		"webhook": {New: func() any { return &webhook.Settings{} }, FromURL: webhook.FromURL},
-		"email":   {New: func() any { return &email.Settings{} }, FromURL: email.FromURL},
-		"log":     {New: func() any { return &logchan.Settings{} }},
+// deps is what a provider's sender may need from the composition root.
+type deps struct {
+	// client is one HTTP client for all HTTP channels, through the
+	// network guard: connections are pooled per host, and the engine
+	// bounds each attempt with its own deadline.
+	client *http.Client
+	guard  *netguard.Guard
+	logger *slog.Logger
+}
+
+// provider is one channel type: its settings, its URL form and how to
+// build its sender.
+type provider struct {
+	settings func() any
+	fromURL  func(u string, settings any) error
+	build    func(settings any, d deps) (channel.Sender, error)
+}
+
+// httpProvider is a provider whose sender needs only the HTTP client, as
+// almost all do.
+func httpProvider[S any, T channel.Sender](fromURL func(string, any) error, newSender func(*S, *http.Client) (T, error)) provider {
+	return provider{
+		settings: func() any { return new(S) },
+		fromURL:  fromURL,
+		build: func(settings any, d deps) (channel.Sender, error) {
+			return newSender(settings.(*S), d.client)
+		},
 	}
+}
+
+// providers is the table of every channel type Herald knows.
+func providers() map[string]provider {
+	return map[string]provider{
+		"webhook": httpProvider(webhook.FromURL, webhook.New),
+		"email": {
+			settings: func() any { return &email.Settings{} },
+			fromURL:  email.FromURL,
+			build: func(s any, d deps) (channel.Sender, error) {
+				return email.New(s.(*email.Settings), d.guard.DialContext)
+			},
+		},
+		"log": {
+			settings: func() any { return &logchan.Settings{} },
+			build: func(s any, d deps) (channel.Sender, error) {
+				return logchan.New(s.(*logchan.Settings), d.logger), nil
+			},
+		},
+		// Chat.
+		"slack":      httpProvider(slack.FromURL, slack.New),
+		"discord":    httpProvider(discord.FromURL, discord.New),
+		"teams":      httpProvider(teams.FromURL, teams.New),
+		"telegram":   httpProvider(telegram.FromURL, telegram.New),
+		"mattermost": httpProvider(mattermost.FromURL, mattermost.New),
+		"rocketchat": httpProvider(rocketchat.FromURL, rocketchat.New),
+		"matrix":     httpProvider(matrix.FromURL, matrix.New),
+		"dingtalk":   httpProvider(dingtalk.FromURL, dingtalk.New),
+		"wecom":      httpProvider(wecom.FromURL, wecom.New),
+		"feishu":     httpProvider(feishu.FromURL, feishu.New),
+		// SMS.
+		"twilio":     httpProvider(twilio.FromURL, twilio.New),
+		"aliyunsms":  httpProvider(aliyunsms.FromURL, aliyunsms.New),
+		"tencentsms": httpProvider(tencentsms.FromURL, tencentsms.New),
+		// Push.
+		"ntfy":     httpProvider(ntfy.FromURL, ntfy.New),
+		"gotify":   httpProvider(gotify.FromURL, gotify.New),
+		"pushover": httpProvider(pushover.FromURL, pushover.New),
+		"bark":     httpProvider(bark.FromURL, bark.New),
+		"webpush":  httpProvider(webpush.FromURL, webpush.New),
+		// Paging.
+		"pagerduty": httpProvider(pagerduty.FromURL, pagerduty.New),
+		"opsgenie":  httpProvider(opsgenie.FromURL, opsgenie.New),
+		// Brokers: the destination comes from the operator's config.
+		"mqtt": {
+			settings: func() any { return &mqtt.Settings{} },
+			fromURL:  mqtt.FromURL,
+			build:    func(s any, _ deps) (channel.Sender, error) { return mqtt.New(s.(*mqtt.Settings)) },
+		},
+		"nats": {
+			settings: func() any { return &nats.Settings{} },
+			fromURL:  nats.FromURL,
+			build:    func(s any, _ deps) (channel.Sender, error) { return nats.New(s.(*nats.Settings)) },
+		},
+	}
+}
+
+// channelTypes is the providers' table as the configuration loader needs
+// it: it decodes each channel's settings into its type's struct.
+func channelTypes() map[string]config.ChannelType {
+	ps := providers()
+	out := make(map[string]config.ChannelType, len(ps))
+	for name, p := range ps {
+		out[name] = config.ChannelType{New: p.settings, FromURL: p.fromURL}
+	}
+	return out
 }
 
 // buildSenders creates a sender for every configured channel.
 func buildSenders(cfg *config.Config, logger *slog.Logger) (map[string]channel.Sender, error) {
 	guard := netguard.New(cfg.Network.AllowPrivate)
-	// One HTTP client for all HTTP channels: connections are pooled per
-	// host, and the engine bounds each attempt with its own deadline.
-	client := guard.HTTPClient(0)
+	d := deps{client: guard.HTTPClient(0), guard: guard, logger: logger}
+	ps := providers()
 	senders := make(map[string]channel.Sender, len(cfg.Channels))
 	for name, ch := range cfg.Channels {
-		var s channel.Sender
-		var err error
-		switch st := ch.Settings.(type) {
-		case *webhook.Settings:
-			s, err = webhook.New(st, client)
-		case *email.Settings:
-			s, err = email.New(st, guard.DialContext)
-		case *logchan.Settings:
-			s = logchan.New(st, logger.With("channel", name))
-		default:
-			err = fmt.Errorf("no sender for channel type %q", ch.Type)
+		p, ok := ps[ch.Type]
+		if !ok {
+			closeSenders(senders)
+			return nil, fmt.Errorf("channel %s: no sender for channel type %q", name, ch.Type)
 		}
+		dd := d
+		dd.logger = logger.With("channel", name)
+		s, err := p.build(ch.Settings, dd)
 		if err != nil {
+			closeSenders(senders)
 			return nil, fmt.Errorf("channel %s: %w", name, err)
 		}
 		senders[name] = s
 	}
 	return senders, nil
+}
+
+// closeSenders closes senders that hold connections (brokers).
+func closeSenders(senders map[string]channel.Sender) {
+	for _, s := range senders {
+		if c, ok := s.(io.Closer); ok {
+			c.Close()
+		}
+	}
 }
