@@ -72,6 +72,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timers := fs.Float64("timers", 0, "timer benchmark: timers coming due per second over --duration (replaces the event measurement)")
 	timerLead := fs.Duration("timer-lead", 5*time.Second, "how far ahead of its due time each timer is posted")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	storage := fs.String("storage", "", "PostgreSQL URL: start --nodes servers sharing a fresh schema on it and spread the events over them")
+	nodes := fs.Int("nodes", 1, "with --storage: how many servers share the database")
 	printConfig := fs.Bool("print-config", false, "print the server configuration for --target mode and exit")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -130,7 +132,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		opts.ServerLog = f
 	}
-	rep, err := loadgen.Bench(ctx, opts)
+	var rep *loadgen.Report
+	var err error
+	if *storage != "" {
+		if *target != "" || *waiting > 0 || *timers > 0 {
+			return usageError{"--storage runs its own nodes: it cannot be combined with --target, --waiting or --timers"}
+		}
+		if *nodes < 1 || *nodes > 16 {
+			return usageError{"--nodes must be between 1 and 16"}
+		}
+		rep, err = loadgen.BenchCluster(ctx, loadgen.ClusterOptions{BenchOptions: opts, Storage: *storage, Nodes: *nodes})
+	} else {
+		rep, err = loadgen.Bench(ctx, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

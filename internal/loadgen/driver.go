@@ -51,6 +51,10 @@ const (
 type Driver struct {
 	// URL is the server's base URL, e.g. http://127.0.0.1:8080.
 	URL string
+	// URLs, when set, are several servers (the nodes of a cluster): the
+	// i-th event goes to URLs[i mod len(URLs)], as a round-robin load
+	// balancer would send it. URL is then unused.
+	URLs []string
 	// Type and Source of the events (defaults DefaultEventType and
 	// DefaultSource).
 	Type, Source string
@@ -188,7 +192,7 @@ type work struct {
 // the result. Cancelling ctx stops sending; requests in flight end with
 // it.
 func (d *Driver) Run(ctx context.Context) (*Result, error) {
-	if d.URL == "" {
+	if d.URL == "" && len(d.URLs) == 0 {
 		return nil, errors.New("loadgen: driver needs a URL")
 	}
 	if d.Count <= 0 && d.Duration <= 0 && len(d.Seqs) == 0 {
@@ -220,7 +224,15 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 	if d.Client == nil {
 		d.Client = NewClient(d.Concurrency, d.Timeout)
 	}
-	endpoint := strings.TrimRight(d.URL, "/") + "/v1/events"
+	urls := d.URLs
+	if len(urls) == 0 {
+		urls = []string{d.URL}
+	}
+	endpoints := make([]string, len(urls))
+	for i, u := range urls {
+		endpoints[i] = strings.TrimRight(u, "/") + "/v1/events"
+	}
+	endpointOf := func(seq int64) string { return endpoints[int(seq%int64(len(endpoints)))] }
 
 	start := time.Now()
 	var deadline time.Time
@@ -245,7 +257,7 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 		for w := range d.Concurrency {
 			wg.Go(func() {
 				for j := range jobs {
-					outs[w] = append(outs[w], d.send(ctx, endpoint, d.seqOf(j.seq), j.scheduled))
+					outs[w] = append(outs[w], d.send(ctx, endpointOf(j.seq), d.seqOf(j.seq), j.scheduled))
 				}
 			})
 		}
@@ -264,7 +276,7 @@ func (d *Driver) Run(ctx context.Context) (*Result, error) {
 					if !deadline.IsZero() && !now.Before(deadline) {
 						return
 					}
-					outs[w] = append(outs[w], d.send(ctx, endpoint, d.seqOf(seq), now))
+					outs[w] = append(outs[w], d.send(ctx, endpointOf(seq), d.seqOf(seq), now))
 				}
 			})
 		}
