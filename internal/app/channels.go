@@ -13,6 +13,7 @@ import (
 	"github.com/herald-notify/herald/internal/channel/discord"
 	"github.com/herald-notify/herald/internal/channel/email"
 	"github.com/herald-notify/herald/internal/channel/feishu"
+	"github.com/herald-notify/herald/internal/channel/googlechat"
 	"github.com/herald-notify/herald/internal/channel/gotify"
 	"github.com/herald-notify/herald/internal/channel/logchan"
 	"github.com/herald-notify/herald/internal/channel/matrix"
@@ -91,6 +92,7 @@ func providers() map[string]provider {
 		"mattermost": httpProvider(mattermost.FromURL, mattermost.New),
 		"rocketchat": httpProvider(rocketchat.FromURL, rocketchat.New),
 		"matrix":     httpProvider(matrix.FromURL, matrix.New),
+		"googlechat": httpProvider(googlechat.FromURL, googlechat.New),
 		"dingtalk":   httpProvider(dingtalk.FromURL, dingtalk.New),
 		"wecom":      httpProvider(wecom.FromURL, wecom.New),
 		"feishu":     httpProvider(feishu.FromURL, feishu.New),
