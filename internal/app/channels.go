@@ -26,10 +26,12 @@ import (
 	"github.com/herald-notify/herald/internal/channel/pushover"
 	"github.com/herald-notify/herald/internal/channel/rocketchat"
 	"github.com/herald-notify/herald/internal/channel/slack"
+	"github.com/herald-notify/herald/internal/channel/smsgateway"
 	"github.com/herald-notify/herald/internal/channel/teams"
 	"github.com/herald-notify/herald/internal/channel/telegram"
 	"github.com/herald-notify/herald/internal/channel/tencentsms"
 	"github.com/herald-notify/herald/internal/channel/twilio"
+	"github.com/herald-notify/herald/internal/channel/vonage"
 	"github.com/herald-notify/herald/internal/channel/webhook"
 	"github.com/herald-notify/herald/internal/channel/webpush"
 	"github.com/herald-notify/herald/internal/channel/wecom"
@@ -100,6 +102,8 @@ func providers() map[string]provider {
 		"twilio":     httpProvider(twilio.FromURL, twilio.New),
 		"aliyunsms":  httpProvider(aliyunsms.FromURL, aliyunsms.New),
 		"tencentsms": httpProvider(tencentsms.FromURL, tencentsms.New),
+		"vonage":     httpProvider(vonage.FromURL, vonage.New),
+		"smsgateway": httpProvider(smsgateway.FromURL, smsgateway.New),
 		// Push.
 		"ntfy":     httpProvider(ntfy.FromURL, ntfy.New),
 		"gotify":   httpProvider(gotify.FromURL, gotify.New),

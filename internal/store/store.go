@@ -78,6 +78,11 @@ type Store interface {
 	// GetRun returns a run.
 	GetRun(ctx context.Context, runID string) (*herald.Run, error)
 
+	// PostponeMessage gives a claimed message back, due at due, without
+	// an attempt: its channel's circuit is open, so it waits instead of
+	// failing. It is fenced by the lease token like RecordAttempts.
+	PostponeMessage(ctx context.Context, id, token string, due, now time.Time) error
+
 	// RetryMessage makes a dead or failed message due again with extra
 	// attempts. It returns herald.ENOTFOUND or herald.ECONFLICT errors.
 	RetryMessage(ctx context.Context, id string, extraAttempts int, now time.Time) (*herald.Message, error)
@@ -204,6 +209,9 @@ type StepOutcome struct {
 	// Wait, when set, registers the run as waiting for an event of
 	// Wait.Type with correlation value Wait.Key.
 	Wait *Wait
+	// Supersede lists messages a failover step gave up waiting for (its
+	// within deadline passed): those not sent yet are suppressed.
+	Supersede []string
 	// ClearWaits removes the run's registered waits; ConsumedHits are
 	// hits the step has looked at and removes.
 	ClearWaits   bool

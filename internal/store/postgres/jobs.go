@@ -202,6 +202,13 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 		if err != nil {
 			return err
 		}
+		if len(out.Supersede) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE messages SET status = 'suppressed', error = 'superseded: the step moved on to its next channel',
+				due_at = NULL, lease_token = NULL, updated_at = $1 WHERE id = ANY($2) AND status IN ('pending', 'failed')`,
+				nanos(out.Now), out.Supersede); err != nil {
+				return fmt.Errorf("postgres: supersede messages: %w", err)
+			}
+		}
 		if wake || woke {
 			return s.notify(ctx, tx)
 		}
@@ -284,6 +291,19 @@ func resume(ctx context.Context, tx pgx.Tx, r *store.Resume, now time.Time, mess
 		r.RunID, store.WaitingForMessage(messageID))
 	if err != nil {
 		return fmt.Errorf("postgres: resume run: %w", err)
+	}
+	return nil
+}
+
+// PostponeMessage implements store.Store.
+func (s *Store) PostponeMessage(ctx context.Context, id, token string, due, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE messages SET due_at = $1, lease_token = NULL, updated_at = $2
+		WHERE id = $3 AND lease_token = $4`, nanos(due), nanos(now), id, token)
+	if err != nil {
+		return classify(fmt.Errorf("postgres: postpone message: %w", err))
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrLeaseLost
 	}
 	return nil
 }

@@ -198,6 +198,12 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 		if err := s.completeWaits(tx, out); err != nil {
 			return err
 		}
+		for _, id := range out.Supersede {
+			if _, err := tx.Exec(`UPDATE messages SET status = 'suppressed', error = 'superseded: the step moved on to its next channel',
+				due_at = NULL, lease_token = NULL, updated_at = ? WHERE id = ? AND status IN ('pending', 'failed')`, nanos(out.Now), id); err != nil {
+				return fmt.Errorf("sqlite: supersede message: %w", err)
+			}
+		}
 		return nil
 	})
 }
@@ -272,6 +278,21 @@ func (s *Store) resume(tx *sql.Tx, r *store.Resume, now time.Time, messageID str
 		return fmt.Errorf("sqlite: resume run: %w", err)
 	}
 	return nil
+}
+
+// PostponeMessage implements store.Store.
+func (s *Store) PostponeMessage(ctx context.Context, id, token string, due, now time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE messages SET due_at = ?, lease_token = NULL, updated_at = ?
+			WHERE id = ? AND lease_token = ?`, nanos(due), nanos(now), id, token)
+		if err != nil {
+			return fmt.Errorf("sqlite: postpone message: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrLeaseLost
+		}
+		return nil
+	})
 }
 
 // RetryMessage implements store.Store.

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"SignalBeforeWait", testSignalBeforeWait},
 		{"AckAndCancel", testAckAndCancel},
 		{"WaitRace", testWaitRace},
+		{"PostponeAndSupersede", testPostponeAndSupersede},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,77 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/herald-notify/herald/internal/herald"
+	"github.com/herald-notify/herald/internal/store"
+)
+
+// testPostponeAndSupersede: a postponed message goes back to the queue
+// without an attempt, fenced by its lease; a superseded message that was
+// not sent is suppressed, a sent one keeps its status.
+func testPostponeAndSupersede(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ev, r := leasedRun(t, s, "page.needed", "run", base)
+	mk := func(ch string) store.NewMessage {
+		return store.NewMessage{Message: herald.Message{
+			ID: herald.NewID(), EventID: ev.ID, RunID: r.Run.ID, StepName: "page", Channel: ch,
+			Key: "k", Status: herald.MessagePending, MaxAttempts: 3, Blocking: true,
+			CreatedAt: base, UpdatedAt: base, DueAt: base,
+		}}
+	}
+	a, b := mk("wecom"), mk("sms")
+	err := s.CompleteStep(ctx, &store.StepOutcome{RunID: r.Run.ID, Token: "run", Status: herald.RunWaiting, Step: 0,
+		WaitingFor: store.WaitingForMessage(a.Message.ID), DueAt: base.Add(time.Minute), Now: base,
+		Messages: []store.NewMessage{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.ClaimMessages(ctx, []string{"wecom"}, store.Lease{Token: "m1", Until: base.Add(time.Hour)}, base, 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %d", err, len(jobs))
+	}
+	if err := s.PostponeMessage(ctx, a.Message.ID, "wrong", base.Add(time.Minute), base); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("postpone with another token: %v, want ErrLeaseLost", err)
+	}
+	if err := s.PostponeMessage(ctx, a.Message.ID, "m1", base.Add(30*time.Second), base); err != nil {
+		t.Fatal(err)
+	}
+	m, atts, err := s.GetMessage(ctx, a.Message.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status != herald.MessagePending || !m.DueAt.Equal(base.Add(30*time.Second)) || m.Attempts != 0 || len(atts) != 0 {
+		t.Errorf("postponed message: status %s due %v attempts %d (%d rows)", m.Status, m.DueAt, m.Attempts, len(atts))
+	}
+	if jobs, _ := s.ClaimMessages(ctx, []string{"wecom"}, store.Lease{Token: "m2", Until: base.Add(time.Hour)}, base.Add(10*time.Second), 10); len(jobs) != 0 {
+		t.Errorf("a postponed message was claimed before its time")
+	}
+	// Send b, then supersede both: only the unsent one is suppressed.
+	jobs, err = s.ClaimMessages(ctx, []string{"sms"}, store.Lease{Token: "m3", Until: base.Add(time.Hour)}, base, 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim sms: %v %d", err, len(jobs))
+	}
+	if _, err := s.RecordAttempts(ctx, []*store.AttemptOutcome{{Token: "m3", Status: herald.MessageSent, Attempts: 1, Now: base,
+		Attempt: herald.Attempt{ID: herald.NewID(), MessageID: b.Message.ID, Number: 1, StartedAt: base, Outcome: herald.OutcomeSent}}}); err != nil {
+		t.Fatal(err)
+	}
+	rjobs, err := s.ClaimRuns(ctx, store.Lease{Token: "run2", Until: base.Add(time.Hour)}, base.Add(2*time.Minute), 10)
+	if err != nil || len(rjobs) != 1 {
+		t.Fatalf("claim run at its deadline: %v %d", err, len(rjobs))
+	}
+	err = s.CompleteStep(ctx, &store.StepOutcome{RunID: r.Run.ID, Token: "run2", Status: herald.RunCompleted, Step: 1,
+		Now: base.Add(2 * time.Minute), Supersede: []string{a.Message.ID, b.Message.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _, _ := s.GetMessage(ctx, a.Message.ID); m.Status != herald.MessageSuppressed || !m.DueAt.IsZero() {
+		t.Errorf("superseded unsent message: %s due %v, want suppressed", m.Status, m.DueAt)
+	}
+	if m, _, _ := s.GetMessage(ctx, b.Message.ID); m.Status != herald.MessageSent {
+		t.Errorf("superseded sent message: %s, want sent", m.Status)
+	}
+}
