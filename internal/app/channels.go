@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
+	"time"
 
 	"github.com/herald-notify/herald/internal/channel"
 	"github.com/herald-notify/herald/internal/channel/aliyunsms"
@@ -12,6 +14,7 @@ import (
 	"github.com/herald-notify/herald/internal/channel/dingtalk"
 	"github.com/herald-notify/herald/internal/channel/discord"
 	"github.com/herald-notify/herald/internal/channel/email"
+	"github.com/herald-notify/herald/internal/channel/failover"
 	"github.com/herald-notify/herald/internal/channel/feishu"
 	"github.com/herald-notify/herald/internal/channel/googlechat"
 	"github.com/herald-notify/herald/internal/channel/gotify"
@@ -47,14 +50,25 @@ type deps struct {
 	client *http.Client
 	guard  *netguard.Guard
 	logger *slog.Logger
+	// senders are the channels built so far: a failover channel's
+	// providers are built before it.
+	senders map[string]channel.Sender
 }
 
-// provider is one channel type: its settings, its URL form and how to
-// build its sender.
+// provider is one channel type: its settings, its URL form, how to
+// build its sender, and its default per-destination pacing.
 type provider struct {
 	settings func() any
 	fromURL  func(u string, settings any) error
 	build    func(settings any, d deps) (channel.Sender, error)
+	pace     time.Duration
+}
+
+// paced returns p with a default pace: the least time between two
+// messages to one destination that the provider documents.
+func paced(p provider, d time.Duration) provider {
+	p.pace = d
+	return p
 }
 
 // httpProvider is a provider whose sender needs only the HTTP client, as
@@ -87,21 +101,21 @@ func providers() map[string]provider {
 			},
 		},
 		// Chat.
-		"slack":      httpProvider(slack.FromURL, slack.New),
-		"discord":    httpProvider(discord.FromURL, discord.New),
-		"teams":      httpProvider(teams.FromURL, teams.New),
-		"telegram":   httpProvider(telegram.FromURL, telegram.New),
+		"slack":      paced(httpProvider(slack.FromURL, slack.New), time.Second),
+		"discord":    paced(httpProvider(discord.FromURL, discord.New), 500*time.Millisecond),
+		"teams":      paced(httpProvider(teams.FromURL, teams.New), 250*time.Millisecond),
+		"telegram":   paced(httpProvider(telegram.FromURL, telegram.New), time.Second),
 		"mattermost": httpProvider(mattermost.FromURL, mattermost.New),
 		"rocketchat": httpProvider(rocketchat.FromURL, rocketchat.New),
 		"matrix":     httpProvider(matrix.FromURL, matrix.New),
 		"googlechat": httpProvider(googlechat.FromURL, googlechat.New),
-		"dingtalk":   httpProvider(dingtalk.FromURL, dingtalk.New),
-		"wecom":      httpProvider(wecom.FromURL, wecom.New),
-		"feishu":     httpProvider(feishu.FromURL, feishu.New),
+		"dingtalk":   paced(httpProvider(dingtalk.FromURL, dingtalk.New), 3*time.Second),
+		"wecom":      paced(httpProvider(wecom.FromURL, wecom.New), 3*time.Second),
+		"feishu":     paced(httpProvider(feishu.FromURL, feishu.New), 200*time.Millisecond),
 		// SMS.
 		"twilio":     httpProvider(twilio.FromURL, twilio.New),
-		"aliyunsms":  httpProvider(aliyunsms.FromURL, aliyunsms.New),
-		"tencentsms": httpProvider(tencentsms.FromURL, tencentsms.New),
+		"aliyunsms":  paced(httpProvider(aliyunsms.FromURL, aliyunsms.New), time.Minute),
+		"tencentsms": paced(httpProvider(tencentsms.FromURL, tencentsms.New), 30*time.Second),
 		"vonage":     httpProvider(vonage.FromURL, vonage.New),
 		"smsgateway": httpProvider(smsgateway.FromURL, smsgateway.New),
 		// Push.
@@ -119,6 +133,13 @@ func providers() map[string]provider {
 			fromURL:  mqtt.FromURL,
 			build:    func(s any, _ deps) (channel.Sender, error) { return mqtt.New(s.(*mqtt.Settings)) },
 		},
+		// A channel made of other channels, tried in order.
+		"failover": {
+			settings: func() any { return &failover.Settings{} },
+			build: func(s any, d deps) (channel.Sender, error) {
+				return failover.New(s.(*failover.Settings), d.senders)
+			},
+		},
 		"nats": {
 			settings: func() any { return &nats.Settings{} },
 			fromURL:  nats.FromURL,
@@ -133,7 +154,7 @@ func channelTypes() map[string]config.ChannelType {
 	ps := providers()
 	out := make(map[string]config.ChannelType, len(ps))
 	for name, p := range ps {
-		out[name] = config.ChannelType{New: p.settings, FromURL: p.fromURL}
+		out[name] = config.ChannelType{New: p.settings, FromURL: p.fromURL, Pace: p.pace}
 	}
 	return out
 }
@@ -141,10 +162,23 @@ func channelTypes() map[string]config.ChannelType {
 // buildSenders creates a sender for every configured channel.
 func buildSenders(cfg *config.Config, logger *slog.Logger) (map[string]channel.Sender, error) {
 	guard := netguard.New(cfg.Network.AllowPrivate)
-	d := deps{client: guard.HTTPClient(0), guard: guard, logger: logger}
-	ps := providers()
 	senders := make(map[string]channel.Sender, len(cfg.Channels))
-	for name, ch := range cfg.Channels {
+	d := deps{client: guard.HTTPClient(0), guard: guard, logger: logger, senders: senders}
+	ps := providers()
+	// Failover channels last: their providers must exist first.
+	names := make([]string, 0, len(cfg.Channels))
+	for name := range cfg.Channels {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		fi, fj := cfg.Channels[names[i]].Type == "failover", cfg.Channels[names[j]].Type == "failover"
+		if fi != fj {
+			return fj
+		}
+		return names[i] < names[j]
+	})
+	for _, name := range names {
+		ch := cfg.Channels[name]
 		p, ok := ps[ch.Type]
 		if !ok {
 			closeSenders(senders)

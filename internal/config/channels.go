@@ -3,18 +3,19 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/herald-notify/herald/internal/channel/breaker"
 	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
 )
 
 // commonChannelKeys are the channel fields the loader handles itself;
 // every other field belongs to the provider's settings.
 func commonChannelKeys() []string {
-	return []string{"type", "url", "concurrency", "timeout", "max_attempts"}
+	return []string{"type", "url", "concurrency", "timeout", "max_attempts", "circuit", "overflow", "pace"}
 }
 
 func (f *file) channels(e entry) {
@@ -59,6 +60,26 @@ func (f *file) channel(e entry) *Channel {
 	if v, ok := m.get("max_attempts"); ok {
 		ch.MaxAttempts, _ = f.count(v, 1)
 	}
+	if v, ok := m.get("circuit"); ok {
+		f.circuit(v, &ch.Circuit)
+	}
+	if v, ok := m.get("overflow"); ok {
+		if o, ok := f.str(v); ok {
+			if o != "truncate" && o != "split" {
+				f.errorf(v.node, v.field, "overflow must be truncate or split, not %q", o)
+			}
+			ch.Overflow = o
+		}
+	}
+	ch.Pace = ct.Pace
+	if v, ok := m.get("pace"); ok {
+		if d, ok := f.duration(v); ok {
+			if d < 0 {
+				f.errorf(v.node, v.field, "pace must not be negative")
+			}
+			ch.Pace = d
+		}
+	}
 	if ch.Type == "" {
 		// Without a type there is nothing to check the settings against.
 		m.rest()
@@ -79,6 +100,12 @@ func (f *file) channel(e entry) *Channel {
 		}
 	}
 	f.settings(ch, m, m.rest())
+	if r, ok := ch.Settings.(interface{ ChannelRefs() []string }); ok {
+		// A failover channel: its providers are other channels.
+		for _, name := range r.ChannelRefs() {
+			f.l.refs = append(f.l.refs, ref{kind: refProvider, name: name, pos: f.pos(e.keyNode), field: e.field + ".providers", from: e.key})
+		}
+	}
 	if len(f.l.errs) == before {
 		if v, ok := ch.Settings.(interface{ Validate() error }); ok {
 			if err := v.Validate(); err != nil {
@@ -228,4 +255,29 @@ func validName(s string, dot bool) bool {
 		}
 	}
 	return true
+}
+
+// circuit reads a channel's circuit breaker settings: false turns it off,
+// a mapping tunes it.
+func (f *file) circuit(e entry, s *breaker.Settings) {
+	if b, ok := e.node.(*ast.BoolNode); ok {
+		if !b.Value {
+			s.Failures = -1
+		}
+		return
+	}
+	m := f.mappingOf(e)
+	if m == nil {
+		return
+	}
+	if v, ok := m.get("failures"); ok {
+		s.Failures, _ = f.count(v, 1)
+	}
+	if v, ok := m.get("cooldown"); ok {
+		s.Cooldown, _ = f.duration(v)
+	}
+	if v, ok := m.get("max_cooldown"); ok {
+		s.MaxCooldown, _ = f.duration(v)
+	}
+	m.finish("failures", "cooldown", "max_cooldown")
 }

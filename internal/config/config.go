@@ -7,6 +7,7 @@
 package config
 
 import (
+	"github.com/herald-notify/herald/internal/channel/breaker"
 	"net/netip"
 	"time"
 
@@ -135,6 +136,15 @@ type Channel struct {
 	Timeout time.Duration
 	// MaxAttempts overrides Delivery.MaxAttempts when > 0.
 	MaxAttempts int
+	// Circuit tunes the channel's circuit breaker (zero: defaults;
+	// Failures < 0: off).
+	Circuit breaker.Settings
+	// Overflow says what happens to a text longer than the provider
+	// takes: "truncate" (default) or "split" into several messages.
+	Overflow string
+	// Pace is the least time between two messages to one destination
+	// (a chat, a phone number) from this node; 0 means no pacing.
+	Pace time.Duration
 	// Pos is where the channel was declared.
 	Pos Pos
 }
@@ -250,7 +260,14 @@ type WaitEvent struct {
 
 // Notify sends a message through a channel to one or more recipients.
 type Notify struct {
+	// Channel is the channel messages go to; with Channels, the first.
 	Channel string
+	// Channels, when set, is a failover list: the step tries them in
+	// order, moving on when one fails permanently, exhausts its retries,
+	// or has not succeeded within Within.
+	Channels []string
+	// Within bounds the time each channel of Channels gets (0: no bound).
+	Within time.Duration
 	// To are templates rendering recipient addresses; empty for channels
 	// with a fixed destination (one message is created).
 	To []*render.Template
@@ -307,4 +324,7 @@ type ChannelType struct {
 	// the channel's "url" field (explicit fields then override it). For
 	// types without it, "url" is decoded into the settings like any field.
 	FromURL func(u string, settings any) error
+	// Pace is the type's default Channel.Pace: the provider's documented
+	// per-destination rate (Telegram about 1 message a second per chat).
+	Pace time.Duration
 }

@@ -9,6 +9,8 @@ const (
 	refWebhookChannel = "webhook channel"
 	// refDefaultWebhook is a webhook step that names no channel.
 	refDefaultWebhook = "default webhook channel"
+	// refProvider is a channel a failover channel sends through.
+	refProvider = "provider channel"
 )
 
 // ref is a name used in one place and declared in another, possibly in
@@ -21,6 +23,8 @@ type ref struct {
 	// webhook is the step to point at the default channel
 	// (refDefaultWebhook).
 	webhook *Webhook
+	// from is the failover channel naming a provider (refProvider).
+	from string
 }
 
 // defaultWebhookChannel is the channel webhook steps use when they name
@@ -73,6 +77,18 @@ func (l *loader) checkRef(r ref) {
 				}
 			}
 			l.add(r.pos, r.field, fmt.Sprintf("channel %q has type %q; a webhook step needs a channel of type webhook (%s)", r.name, ch.Type, suggest("webhook channels", hooks)))
+		}
+	case refProvider:
+		ch, ok := l.cfg.Channels[r.name]
+		switch {
+		case !ok:
+			l.add(r.pos, r.field, fmt.Sprintf("unknown channel %q (%s)", r.name, suggest("channels", keys(l.cfg.Channels))))
+		case r.name == r.from:
+			l.add(r.pos, r.field, fmt.Sprintf("channel %q cannot be its own provider", r.name))
+		default:
+			if _, nested := ch.Settings.(interface{ ChannelRefs() []string }); nested {
+				l.add(r.pos, r.field, fmt.Sprintf("channel %q is itself a failover channel; list its providers instead", r.name))
+			}
 		}
 	case refTemplate:
 		if _, ok := l.cfg.Templates[r.name]; !ok {

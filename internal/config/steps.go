@@ -95,11 +95,42 @@ func (f *file) notify(r *Rule, s *Step, e entry, prefix string) {
 	}
 	n := &Notify{Priority: r.Priority}
 	s.Notify = n
-	if v, ok := m.get("channel"); !ok {
-		m.required("channel")
-	} else if name, ok := f.str(v); ok {
-		n.Channel = name
-		f.l.refs = append(f.l.refs, ref{kind: refChannel, name: name, pos: f.pos(v.node), field: v.field})
+	switch {
+	case m.has("channel") && m.has("channels"):
+		v, _ := m.get("channels")
+		f.errorf(v.keyNode, e.field, "use either channel or channels (a failover list), not both")
+	case m.has("channels"):
+		v, _ := m.get("channels")
+		items, _ := f.strs(v)
+		for _, it := range items {
+			if name, ok := f.str(it); ok {
+				n.Channels = append(n.Channels, name)
+				f.l.refs = append(f.l.refs, ref{kind: refChannel, name: name, pos: f.pos(it.node), field: it.field})
+			}
+		}
+		if len(items) > 0 && len(n.Channels) < 2 {
+			f.errorf(v.node, v.field, "a failover list needs at least two channels (for one, use channel:)")
+		}
+		if len(n.Channels) > 0 {
+			n.Channel = n.Channels[0]
+		}
+	default:
+		if v, ok := m.get("channel"); !ok {
+			m.required("channel")
+		} else if name, ok := f.str(v); ok {
+			n.Channel = name
+			f.l.refs = append(f.l.refs, ref{kind: refChannel, name: name, pos: f.pos(v.node), field: v.field})
+		}
+	}
+	if v, ok := m.get("within"); ok {
+		if d, ok := f.duration(v); ok {
+			if len(n.Channels) < 2 {
+				f.errorf(v.node, v.field, "within bounds how long each channel of a failover list (channels:) gets; it needs channels:")
+			} else if d <= 0 {
+				f.errorf(v.node, v.field, "within must be positive")
+			}
+			n.Within = d
+		}
 	}
 	if v, ok := m.get("to"); ok {
 		n.To = f.templateList(v, prefix+".to")
@@ -131,7 +162,7 @@ func (f *file) notify(r *Rule, s *Step, e entry, prefix string) {
 	if !m.has("template") && !m.has("subject") && !m.has("text") && !m.has("html") && !m.has("data") {
 		f.errorf(m.node, e.field, "notify needs content: a template, or inline subject, text, html or data")
 	}
-	m.finish("channel", "to", "template", "subject", "text", "html", "data", "priority")
+	m.finish("channel", "channels", "within", "to", "template", "subject", "text", "html", "data", "priority")
 }
 
 func (f *file) webhook(r *Rule, s *Step, e entry, prefix string) {

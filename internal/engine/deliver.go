@@ -37,6 +37,10 @@ func (e *Engine) deliver(j store.MessageJob) {
 		return // the run was cancelled; the store has suppressed the message
 	}
 	sender := cur.Senders[m.Channel]
+	br := e.policy.breaker(cfg, m.Channel)
+	if sender != nil && !e.gate(cfg, j, br) {
+		return
+	}
 	start := e.now()
 	var rc *channel.Receipt
 	var err error
@@ -53,6 +57,7 @@ func (e *Engine) deliver(j store.MessageJob) {
 			}
 		}
 		if err == nil {
+			fit(cfg.Channels[m.Channel], sender, &cm.Content)
 			if d, ok := sender.(channel.Describer); ok && d.Capabilities().Update && m.Key != "" {
 				cm.PreviousIDs, _ = e.store.ProviderIDs(e.ctx, m.Channel, m.Key, 5)
 			}
@@ -65,6 +70,7 @@ func (e *Engine) deliver(j store.MessageJob) {
 				// message is sent again after a restart.
 				return
 			}
+			e.observe(br, m.Channel, err)
 		}
 	}
 	end := e.now()
@@ -199,6 +205,8 @@ func stepOutput(o *store.AttemptOutcome, rc *channel.Receipt) json.RawMessage {
 	b, _ := json.Marshal(out)
 	return b
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

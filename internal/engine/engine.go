@@ -122,6 +122,9 @@ type Engine struct {
 	// so messages of theirs already queued in memory are not sent.
 	cmu       sync.Mutex
 	cancelled map[string]time.Time
+
+	// policy is the state of the channels' delivery policies.
+	policy *policies
 }
 
 // MarkCancelled records runs as cancelled: their messages still queued
@@ -238,6 +241,7 @@ func New(snap *Snapshot, opts Options) *Engine {
 		pools:    map[string]*pool{},
 		node:     hex.EncodeToString(node[:]),
 		wake:     make(chan struct{}, 1),
+		policy:   newPolicies(),
 	}
 	e.runs = e.newPool("runs", opts.RunConcurrency)
 	e.ctx, e.cancel = context.WithCancel(context.Background())

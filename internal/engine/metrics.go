@@ -18,6 +18,8 @@ type Metrics struct {
 	leaseLost       prometheus.Counter
 	leaseDropped    prometheus.Counter
 	config          *prometheus.GaugeVec
+	circuit         *prometheus.GaugeVec
+	postponed       *prometheus.CounterVec
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg
@@ -63,11 +65,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		config: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "herald_config_info", Help: "The configuration version in use (value 1).",
 		}, []string{"version"}),
+		circuit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_channel_circuit_state", Help: "A channel's circuit on this node: 0 closed, 1 half-open (probing), 2 open (paused).",
+		}, []string{"channel"}),
+		postponed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_messages_postponed_total", Help: "Messages given back to the queue without an attempt, by channel and reason (circuit open, paced).",
+		}, []string{"channel", "reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.eventsAccepted, m.eventsDuplicate, m.eventsEmitted, m.runsStarted,
 			m.runsFinished, m.messages, m.attemptDuration, m.deliveryLatency, m.claimed,
-			m.leaseLost, m.leaseDropped, m.config)
+			m.leaseLost, m.leaseDropped, m.config, m.circuit, m.postponed)
 	}
 	return m
 }
