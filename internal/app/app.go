@@ -159,6 +159,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Settings: a.settings,
 		Reload:   reload,
 		Cluster:  func() any { return a.cluster.View() },
+		Channels: func() any { return a.engine.Circuits() },
 		Now:      opts.Now,
 	})
 	listen := opts.Listen

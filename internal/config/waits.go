@@ -119,7 +119,12 @@ func (f *file) subSteps(r *Rule, parent *Step, e entry, prefix string) []*Step {
 			continue
 		}
 		switch s.Kind {
-		case StepNotify, StepWebhook, StepEmit:
+		case StepNotify:
+			if s.Notify != nil && len(s.Notify.Channels) > 1 {
+				f.errorf(it.node, it.field, "on_timeout steps run at once and cannot wait for a failover (channels:); notify one channel here, or move the failover into a step after the wait")
+				continue
+			}
+		case StepWebhook, StepEmit:
 		default:
 			f.errorf(it.node, it.field, "on_timeout steps may notify, call a webhook or emit; %s is not allowed here", s.Kind)
 			continue

@@ -1,9 +1,15 @@
 package engine
 
 import (
+	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/herald-notify/herald/internal/channel"
+	"github.com/herald-notify/herald/internal/config"
 )
 
 func TestBackoff(t *testing.T) {
@@ -107,3 +113,38 @@ func TestPoolPriorityAndReservations(t *testing.T) {
 		t.Error("a job with less lease than the margin ran")
 	}
 }
+
+func TestFitSplitsOnlyWhenAsked(t *testing.T) {
+	long := strings.Repeat("word ", 50) // 250 runes
+	split := &config.Channel{Overflow: "split"}
+	tests := []struct {
+		name  string
+		ch    *config.Channel
+		caps  channel.Capabilities
+		parts int
+	}{
+		{"split", split, channel.Capabilities{MaxLength: 100, Split: true}, 3},
+		{"truncate is the adapter's", &config.Channel{}, channel.Capabilities{MaxLength: 100, Split: true}, 0},
+		{"provider cannot split", split, channel.Capabilities{MaxLength: 100}, 0},
+		{"fits", split, channel.Capabilities{MaxLength: 1000, Split: true}, 0},
+	}
+	for _, tt := range tests {
+		c := &channel.Content{Text: long}
+		fit(tt.ch, capsSender{tt.caps}, c)
+		if len(c.Parts) != tt.parts {
+			t.Errorf("%s: %d parts, want %d", tt.name, len(c.Parts), tt.parts)
+		}
+		for _, p := range c.Parts {
+			if utf8.RuneCountInString(p) > tt.caps.MaxLength {
+				t.Errorf("%s: part of %d runes exceeds %d", tt.name, utf8.RuneCountInString(p), tt.caps.MaxLength)
+			}
+		}
+	}
+}
+
+type capsSender struct{ c channel.Capabilities }
+
+func (s capsSender) Send(context.Context, *channel.Message) (*channel.Receipt, error) {
+	return nil, nil
+}
+func (s capsSender) Capabilities() channel.Capabilities { return s.c }

@@ -56,19 +56,6 @@ func (p *policies) breaker(cfg *config.Config, name string) *breaker.Breaker {
 	return b
 }
 
-// blocked reports whether the channel's circuit is open (not yet due for
-// a probe): the poller leaves its messages in the database meanwhile.
-func (p *policies) blocked(name string, now time.Time) bool {
-	p.mu.Lock()
-	b := p.breakers[name]
-	p.mu.Unlock()
-	if b == nil {
-		return false
-	}
-	st := b.Status()
-	return st.State == "open" && now.Before(st.NextProbe)
-}
-
 // slot reserves the next slot for a destination paced at every interval
 // and returns when it is.
 func (p *policies) slot(key string, every time.Duration, now time.Time) time.Time {

@@ -98,9 +98,6 @@ func (e *Engine) pollOnce() bool {
 		return more
 	}
 	for _, name := range names {
-		if e.policy.blocked(name, now) {
-			continue // its circuit is open: the messages wait in the database
-		}
 		p := e.pool(name)
 		n := p.reserve(claimBatch)
 		if n == 0 {

@@ -150,6 +150,17 @@ func (e *Engine) runSteps(j *store.RunJob, out *store.StepOutcome, hands *[]hand
 		}
 		switch s.Kind {
 		case config.StepNotify, config.StepEmit:
+			if s.Kind == config.StepNotify && len(s.Notify.Channels) > 1 {
+				done, err := e.failoverStep(snap, r, s, step, j, st, data, out, hands, now)
+				if err != nil {
+					return err
+				}
+				if !done {
+					break
+				}
+				out.Status, out.WaitingFor, out.DueAt = herald.RunRunning, "", time.Time{}
+				break
+			}
 			if err := e.fire(snap, r, s, step, j, st, data, out, hands, now); err != nil {
 				return err
 			}
@@ -236,9 +247,11 @@ func (e *Engine) newMessage(snap *Snapshot, r *config.Rule, s *config.Step, step
 		CreatedAt:   now,
 		UpdatedAt:   now,
 		DueAt:       now,
-		// A webhook step waits for its call, except inside on_timeout,
-		// whose steps run to the end at once.
-		Blocking: s.Kind == config.StepWebhook && !strings.Contains(s.Name, "/"),
+		// A webhook step waits for its call, and a failover notify step
+		// for each of its messages, except inside on_timeout, whose steps
+		// run to the end at once.
+		Blocking: (s.Kind == config.StepWebhook || (s.Kind == config.StepNotify && len(s.Notify.Channels) > 1)) &&
+			!strings.Contains(s.Name, "/"),
 	}
 	if content != nil {
 		m.Content, _ = json.Marshal(content)
@@ -301,19 +314,11 @@ func (e *Engine) notify(snap *Snapshot, r *config.Rule, s *config.Step, step int
 	}
 	recipients := []string{""}
 	if len(n.To) > 0 {
-		recipients = recipients[:0]
-		for _, t := range n.To {
-			to, err := t.Execute(data)
-			if err != nil {
-				id := e.newMessage(snap, r, s, step, j, n.Channel, "", prio, nil,
-					fmt.Errorf("recipient: %w", err), out, hands, now)
-				return []string{id}, nil
-			}
-			for _, addr := range strings.Split(to, ",") {
-				if addr = strings.TrimSpace(addr); addr != "" {
-					recipients = append(recipients, addr)
-				}
-			}
+		var err error
+		recipients, err = renderRecipients(n, data)
+		if err != nil {
+			id := e.newMessage(snap, r, s, step, j, n.Channel, "", prio, nil, err, out, hands, now)
+			return []string{id}, nil
 		}
 		if len(recipients) == 0 {
 			id := e.newMessage(snap, r, s, step, j, n.Channel, "", prio, nil,
@@ -326,6 +331,24 @@ func (e *Engine) notify(snap *Snapshot, r *config.Rule, s *config.Step, step int
 		ids = append(ids, e.newMessage(snap, r, s, step, j, n.Channel, to, prio, content, renderErr, out, hands, now))
 	}
 	return ids, nil
+}
+
+// renderRecipients renders a notify step's to: templates into addresses
+// (each may render a comma-separated list).
+func renderRecipients(n *config.Notify, data map[string]any) ([]string, error) {
+	var out []string
+	for _, t := range n.To {
+		to, err := t.Execute(data)
+		if err != nil {
+			return nil, fmt.Errorf("recipient: %w", err)
+		}
+		for _, addr := range strings.Split(to, ",") {
+			if addr = strings.TrimSpace(addr); addr != "" {
+				out = append(out, addr)
+			}
+		}
+	}
+	return out, nil
 }
 
 // funcs are the per-run template functions (the acknowledgment link).

@@ -64,7 +64,10 @@ type Options struct {
 	// cluster's); a mismatch is reported, not made a failure, so that a
 	// rolling configuration change does not drain every node.
 	Cluster func() any
-	Now     func() time.Time
+	// Channels returns the channels' delivery state (their circuits) for
+	// GET /v1/channels.
+	Channels func() any
+	Now      func() time.Time
 }
 
 // Server is the HTTP API.
@@ -86,6 +89,7 @@ func New(opts Options) *Server {
 	s.route("POST /v1/events", true, s.postEvents)
 	s.route("GET /v1/events/{id}", true, s.getEvent)
 	s.route("GET /v1/messages", true, s.listMessages)
+	s.route("GET /v1/channels", true, s.listChannels)
 	s.route("GET /v1/messages/{id}", true, s.getMessage)
 	s.route("POST /v1/messages/{id}/retry", true, s.retryMessage)
 	s.route("POST /-/reload", true, s.reload)
@@ -264,6 +268,17 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) error {
 		return &herald.Error{Code: herald.EINVALID, Message: "configuration rejected, the previous one stays in use: " + err.Error()}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"version": v})
+	return nil
+}
+
+// listChannels shows each channel's circuit on this node (closed, open
+// with the next probe time, half-open) and a failover channel's providers.
+func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) error {
+	var chans any = []any{}
+	if s.Channels != nil {
+		chans = s.Channels()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channels": chans})
 	return nil
 }
 
