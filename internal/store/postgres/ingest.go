@@ -20,6 +20,9 @@ const (
 	qInsEvent  = `INSERT INTO events (id, source, spec_id, type, subject, time, received_at,
 		content_type, data_schema, data, extensions, parent_id, chain, idem_key)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	qLock = `SELECT pg_advisory_xact_lock(h) FROM
+		(SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k) AS l ORDER BY h`
+	qNotify = `SELECT pg_notify($1, '')`
 	qInsRun = `INSERT INTO runs (id, event_id, rule, config_version, key, status, step, state,
 		error, waiting_for, priority, created_at, updated_at, due_at, lease_token)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
@@ -41,7 +44,202 @@ func (s *Store) Ingest(ctx context.Context, items []store.IngestItem, window tim
 	return results, nil
 }
 
+// ingestTx stores items in tx. The common case (no cancellations) takes
+// two round trips however many items there are: the locks and duplicate
+// lookups pipelined in one batch, then every insert in another.
 func (s *Store) ingestTx(ctx context.Context, tx pgx.Tx, items []store.IngestItem, window time.Duration) ([]store.IngestResult, error) {
+	locks := ingestLocks(items, window)
+	for i := range items {
+		if len(items[i].Cancels) > 0 {
+			return s.ingestSeq(ctx, tx, items, window, locks)
+		}
+	}
+	// Round trip 1: the locks, then the lookups (a pipeline runs in order,
+	// so the lookups see what the lock holders committed).
+	b := &pgx.Batch{}
+	if len(locks) > 0 {
+		b.Queue(qLock, locks)
+	}
+	if window > 0 {
+		for i := range items {
+			ev := &items[i].Event
+			if ev.IdempotencyKey != "" {
+				b.Queue(qFindIdem, ev.IdempotencyKey)
+			}
+			b.Queue(qFindSpec, ev.Source, ev.SpecID)
+		}
+	}
+	type found struct {
+		id string
+		at int64
+		ok bool
+	}
+	idem := make([]found, len(items))
+	spec := make([]found, len(items))
+	if b.Len() > 0 {
+		br := tx.SendBatch(ctx, b)
+		if len(locks) > 0 {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return nil, fmt.Errorf("postgres: lock: %w", err)
+			}
+		}
+		scan := func(f *found) error {
+			err := br.QueryRow().Scan(&f.id, &f.at)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			f.ok = err == nil
+			return err
+		}
+		if window > 0 {
+			for i := range items {
+				if items[i].Event.IdempotencyKey != "" {
+					if err := scan(&idem[i]); err != nil {
+						br.Close()
+						return nil, fmt.Errorf("postgres: find idempotency key: %w", err)
+					}
+				}
+				if err := scan(&spec[i]); err != nil {
+					br.Close()
+					return nil, fmt.Errorf("postgres: find event: %w", err)
+				}
+			}
+		}
+		if err := br.Close(); err != nil {
+			return nil, fmt.Errorf("postgres: ingest lookups: %w", err)
+		}
+	}
+	// Decide, as the sequential path would: an earlier item of this batch
+	// counts like a stored event.
+	results := make([]store.IngestResult, len(items))
+	keep := make([]bool, len(items))
+	var release []string
+	seenSpec, seenIdem := map[string]string{}, map[string]string{}
+	for i := range items {
+		ev := &items[i].Event
+		if window > 0 {
+			cutoff := nanos(ev.ReceivedAt) - int64(window)
+			if ev.IdempotencyKey != "" {
+				if id, ok := seenIdem[ev.IdempotencyKey]; ok {
+					results[i] = store.IngestResult{EventID: id, Duplicate: true}
+					continue
+				}
+				if f := idem[i]; f.ok {
+					if f.at >= cutoff {
+						results[i] = store.IngestResult{EventID: f.id, Duplicate: true}
+						continue
+					}
+					release = append(release, f.id)
+				}
+			}
+			k := ev.Source + "\x1f" + ev.SpecID
+			if id, ok := seenSpec[k]; ok {
+				results[i] = store.IngestResult{EventID: id, Duplicate: true}
+				continue
+			}
+			if f := spec[i]; f.ok && f.at >= cutoff {
+				results[i] = store.IngestResult{EventID: f.id, Duplicate: true}
+				continue
+			}
+			seenSpec[k] = ev.ID
+			if ev.IdempotencyKey != "" {
+				seenIdem[ev.IdempotencyKey] = ev.ID
+			}
+		}
+		keep[i] = true
+		results[i] = store.IngestResult{EventID: ev.ID}
+	}
+	// Round trip 2: every write, in order.
+	b = &pgx.Batch{}
+	for _, id := range release {
+		b.Queue(qForgetKey, id)
+	}
+	wake := false
+	type hitAt struct{ item int }
+	var hits []hitAt
+	for i := range items {
+		if !keep[i] {
+			continue
+		}
+		it := &items[i]
+		args, err := eventArgs(&it.Event)
+		if err != nil {
+			return nil, err
+		}
+		b.Queue(qInsEvent, args...)
+		for j := range it.Runs {
+			if it.Runs[j].Lease == nil {
+				wake = true
+			}
+			b.Queue(qInsRun, runArgs(&it.Runs[j])...)
+		}
+		for _, key := range it.WaitKeys {
+			queueHit(b, &it.Event, key, it.Emitter)
+			hits = append(hits, hitAt{item: i})
+		}
+	}
+	if wake {
+		b.Queue(qNotify, s.channel)
+	}
+	if b.Len() == 0 {
+		return results, nil
+	}
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	for range release {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("postgres: release idempotency key: %w", err)
+		}
+	}
+	woken := false
+	h := 0
+	for i := range items {
+		if !keep[i] {
+			continue
+		}
+		it := &items[i]
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("postgres: insert event: %w", err)
+		}
+		for range it.Runs {
+			if _, err := br.Exec(); err != nil {
+				return nil, fmt.Errorf("postgres: insert run: %w", err)
+			}
+		}
+		for range it.WaitKeys {
+			if _, err := br.Exec(); err != nil {
+				return nil, fmt.Errorf("postgres: record signal: %w", err)
+			}
+			tag, err := br.Exec()
+			if err != nil {
+				return nil, fmt.Errorf("postgres: wake waiting runs: %w", err)
+			}
+			results[hits[h].item].Woken += int(tag.RowsAffected())
+			woken = woken || tag.RowsAffected() > 0
+			h++
+		}
+	}
+	if wake {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("postgres: notify: %w", err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("postgres: ingest: %w", err)
+	}
+	if woken && !wake {
+		if err := s.notify(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+// ingestLocks lists the advisory locks an ingest takes: its producer
+// keys and Idempotency-Keys (deduplication), and the (type, key) of its
+// correlations (waits).
+func ingestLocks(items []store.IngestItem, window time.Duration) []string {
 	var locks []string
 	for i := range items {
 		ev := &items[i].Event
@@ -55,6 +253,12 @@ func (s *Store) ingestTx(ctx context.Context, tx pgx.Tx, items []store.IngestIte
 			locks = append(locks, waitLock(ev.Type, k))
 		}
 	}
+	return locks
+}
+
+// ingestSeq is the statement-by-statement path, for items that cancel
+// runs (a cancellation must see the runs earlier items created).
+func (s *Store) ingestSeq(ctx context.Context, tx pgx.Tx, items []store.IngestItem, window time.Duration, locks []string) ([]store.IngestResult, error) {
 	if err := lockKeys(ctx, tx, locks); err != nil {
 		return nil, err
 	}
@@ -146,28 +350,44 @@ func (s *Store) findDuplicate(ctx context.Context, tx pgx.Tx, ev *herald.Event, 
 }
 
 func insertEvent(ctx context.Context, tx pgx.Tx, ev *herald.Event) error {
-	ext, err := marshalOrNil(ev.Extensions, len(ev.Extensions) == 0)
+	args, err := eventArgs(ev)
 	if err != nil {
-		return fmt.Errorf("postgres: encode extensions: %w", err)
+		return err
 	}
-	chain, err := marshalOrNil(ev.Chain, len(ev.Chain) == 0)
-	if err != nil {
-		return fmt.Errorf("postgres: encode chain: %w", err)
-	}
-	var data []byte
-	if len(ev.Data) > 0 {
-		data = ev.Data
-	}
-	_, err = tx.Exec(ctx, qInsEvent, ev.ID, clean(ev.Source), clean(ev.SpecID), clean(ev.Type), clean(ev.Subject),
-		nanos(ev.Time), nanos(ev.ReceivedAt), clean(ev.DataContentType), clean(ev.DataSchema), data, ext,
-		nullString(ev.ParentID), chain, nullString(ev.IdempotencyKey))
-	if err != nil {
+	if _, err := tx.Exec(ctx, qInsEvent, args...); err != nil {
 		return fmt.Errorf("postgres: insert event: %w", err)
 	}
 	return nil
 }
 
+// eventArgs are qInsEvent's arguments for ev.
+func eventArgs(ev *herald.Event) ([]any, error) {
+	ext, err := marshalOrNil(ev.Extensions, len(ev.Extensions) == 0)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: encode extensions: %w", err)
+	}
+	chain, err := marshalOrNil(ev.Chain, len(ev.Chain) == 0)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: encode chain: %w", err)
+	}
+	var data []byte
+	if len(ev.Data) > 0 {
+		data = ev.Data
+	}
+	return []any{ev.ID, clean(ev.Source), clean(ev.SpecID), clean(ev.Type), clean(ev.Subject),
+		nanos(ev.Time), nanos(ev.ReceivedAt), clean(ev.DataContentType), clean(ev.DataSchema), data, ext,
+		nullString(ev.ParentID), chain, nullString(ev.IdempotencyKey)}, nil
+}
+
 func insertRun(ctx context.Context, tx pgx.Tx, nr *store.NewRun) error {
+	if _, err := tx.Exec(ctx, qInsRun, runArgs(nr)...); err != nil {
+		return fmt.Errorf("postgres: insert run: %w", err)
+	}
+	return nil
+}
+
+// runArgs are qInsRun's arguments for nr.
+func runArgs(nr *store.NewRun) []any {
 	r := &nr.Run
 	due := nullNanos(r.DueAt)
 	var token *string
@@ -175,11 +395,7 @@ func insertRun(ctx context.Context, tx pgx.Tx, nr *store.NewRun) error {
 		due = nullNanos(nr.Lease.Until)
 		token = nullString(nr.Lease.Token)
 	}
-	_, err := tx.Exec(ctx, qInsRun, r.ID, r.EventID, r.Rule, r.ConfigVersion, clean(r.Key),
+	return []any{r.ID, r.EventID, r.Rule, r.ConfigVersion, clean(r.Key),
 		string(r.Status), r.Step, nullJSON(r.State), nullString(r.Error),
-		nullString(r.WaitingFor), 0, nanos(r.CreatedAt), nanos(r.UpdatedAt), due, token)
-	if err != nil {
-		return fmt.Errorf("postgres: insert run: %w", err)
-	}
-	return nil
+		nullString(r.WaitingFor), 0, nanos(r.CreatedAt), nanos(r.UpdatedAt), due, token}
 }

@@ -172,23 +172,42 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 			due = nullNanos(out.Lease.Until)
 			token = nullString(out.Lease.Token)
 		}
-		tag, err := tx.Exec(ctx, qCompleteStep, string(out.Status), out.Step, nullJSON(out.State),
-			nullString(out.Error), nullString(out.WaitingFor), nanos(out.Now), due, token,
-			out.RunID, out.Token)
-		if err != nil {
-			return fmt.Errorf("postgres: complete step: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrLeaseLost
-		}
 		wake := out.Lease == nil && !out.DueAt.IsZero() && !out.DueAt.After(out.Now)
 		for i := range out.Messages {
 			if out.Messages[i].Lease == nil {
 				wake = true
 			}
-			if err := insertMessage(ctx, tx, &out.Messages[i]); err != nil {
-				return err
+		}
+		// One round trip: the fenced run update, its messages and the
+		// notification. If the fence fails, the transaction rolls back.
+		b := &pgx.Batch{}
+		b.Queue(qCompleteStep, string(out.Status), out.Step, nullJSON(out.State),
+			nullString(out.Error), nullString(out.WaitingFor), nanos(out.Now), due, token,
+			out.RunID, out.Token)
+		for i := range out.Messages {
+			b.Queue(qInsMsg, messageArgs(&out.Messages[i])...)
+		}
+		if wake {
+			b.Queue(qNotify, s.channel)
+		}
+		br := tx.SendBatch(ctx, b)
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("postgres: complete step: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			br.Close()
+			return store.ErrLeaseLost
+		}
+		for range out.Messages {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("postgres: insert message: %w", err)
 			}
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("postgres: complete step: %w", err)
 		}
 		// Emitted events first: a run must not be woken by its own event
 		// (ingest skips the emitter's waits, and its wait is registered
@@ -209,14 +228,15 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 				return fmt.Errorf("postgres: supersede messages: %w", err)
 			}
 		}
-		if wake || woke {
+		if woke {
 			return s.notify(ctx, tx)
 		}
 		return nil
 	})
 }
 
-func insertMessage(ctx context.Context, tx pgx.Tx, nm *store.NewMessage) error {
+// messageArgs are qInsMsg's arguments for nm.
+func messageArgs(nm *store.NewMessage) []any {
 	m := &nm.Message
 	due := nullNanos(m.DueAt)
 	var token *string
@@ -224,45 +244,57 @@ func insertMessage(ctx context.Context, tx pgx.Tx, nm *store.NewMessage) error {
 		due = nullNanos(nm.Lease.Until)
 		token = nullString(nm.Lease.Token)
 	}
-	_, err := tx.Exec(ctx, qInsMsg, m.ID, m.EventID, m.RunID, m.Step, m.StepName, m.Channel,
+	return []any{m.ID, m.EventID, m.RunID, m.Step, m.StepName, m.Channel,
 		clean(m.Recipient), clean(m.Key), int(m.Priority), string(m.Status), nullJSON(m.Content), m.Attempts,
 		m.MaxAttempts, nullString(m.ProviderID), nullString(m.Error), m.Blocking,
-		nanos(m.CreatedAt), nanos(m.UpdatedAt), due, token)
-	if err != nil {
-		return fmt.Errorf("postgres: insert message: %w", err)
-	}
-	return nil
+		nanos(m.CreatedAt), nanos(m.UpdatedAt), due, token}
 }
 
 // RecordAttempts implements store.Store.
 func (s *Store) RecordAttempts(ctx context.Context, outs []*store.AttemptOutcome) ([]error, error) {
 	errs := make([]error, len(outs))
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		wake := false
-		for i, o := range outs {
-			errs[i] = nil
+		// One round trip for every attempt row and message update; a
+		// second only for the runs to resume.
+		b := &pgx.Batch{}
+		for _, o := range outs {
 			a := &o.Attempt
-			if _, err := tx.Exec(ctx, qInsAttempt, a.MessageID, a.ID, a.Number, nanos(a.StartedAt),
+			b.Queue(qInsAttempt, a.MessageID, a.ID, a.Number, nanos(a.StartedAt),
 				int64(a.Duration), string(a.Outcome), a.StatusCode, nullString(a.Error),
-				nullString(a.ProviderID), nullString(a.Response)); err != nil {
+				nullString(a.ProviderID), nullString(a.Response))
+			b.Queue(qFinishMsg, string(o.Status), nullString(o.Error),
+				nullString(o.ProviderID), o.Attempts, nanos(o.Now), nullNanos(o.DueAt), a.MessageID, o.Token)
+		}
+		br := tx.SendBatch(ctx, b)
+		for i := range outs {
+			errs[i] = nil
+			if _, err := br.Exec(); err != nil {
+				br.Close()
 				return fmt.Errorf("postgres: insert attempt: %w", err)
 			}
-			tag, err := tx.Exec(ctx, qFinishMsg, string(o.Status), nullString(o.Error),
-				nullString(o.ProviderID), o.Attempts, nanos(o.Now), nullNanos(o.DueAt), a.MessageID, o.Token)
+			tag, err := br.Exec()
 			if err != nil {
+				br.Close()
 				return fmt.Errorf("postgres: update message: %w", err)
 			}
 			if tag.RowsAffected() == 0 {
 				errs[i] = store.ErrLeaseLost
+			}
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("postgres: record attempts: %w", err)
+		}
+		wake := false
+		for i, o := range outs {
+			r := o.Resume
+			if r == nil || errs[i] != nil {
 				continue
 			}
-			if r := o.Resume; r != nil {
-				if r.Lease == nil {
-					wake = true
-				}
-				if err := resume(ctx, tx, r, o.Now, a.MessageID); err != nil {
-					return err
-				}
+			if r.Lease == nil {
+				wake = true
+			}
+			if err := resume(ctx, tx, r, o.Now, o.Attempt.MessageID); err != nil {
+				return err
 			}
 		}
 		if wake {

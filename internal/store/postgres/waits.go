@@ -18,23 +18,33 @@ import (
 // so a run that starts waiting concurrently either is found here or
 // finds the signal there.
 func (s *Store) hit(ctx context.Context, tx pgx.Tx, ev *herald.Event, key, emitter string) (int, error) {
-	// Kept for runs that will wait for it later (see completeWaits).
-	if _, err := tx.Exec(ctx, `INSERT INTO signals (type, key, event_id, received_at, emitter)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-		ev.Type, clean(key), ev.ID, nanos(ev.ReceivedAt), emitter); err != nil {
+	b := &pgx.Batch{}
+	queueHit(b, ev, key, emitter)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
 		return 0, fmt.Errorf("postgres: record signal: %w", err)
 	}
-	// A run busy right now (leased) sees the hit when it commits
-	// (StepOutcome.WakeOnHit).
-	tag, err := tx.Exec(ctx, `WITH w AS (SELECT run_id FROM waits WHERE type = $1 AND key = $2 AND run_id <> $3),
+	tag, err := br.Exec()
+	if err != nil {
+		return 0, fmt.Errorf("postgres: wake waiting runs: %w", err)
+	}
+	return int(tag.RowsAffected()), br.Close()
+}
+
+// queueHit queues the two statements of a hit: the signal kept for runs
+// that will wait for it later (see completeWaits), and the wake-up of
+// the runs waiting now, whose row count is the runs woken. A run busy
+// right now (leased) sees the hit when it commits (WakeOnHit).
+func queueHit(b *pgx.Batch, ev *herald.Event, key, emitter string) {
+	b.Queue(`INSERT INTO signals (type, key, event_id, received_at, emitter)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		ev.Type, clean(key), ev.ID, nanos(ev.ReceivedAt), emitter)
+	b.Queue(`WITH w AS (SELECT run_id FROM waits WHERE type = $1 AND key = $2 AND run_id <> $3),
 		h AS (INSERT INTO hits (run_id, event_id) SELECT run_id, $4 FROM w ON CONFLICT DO NOTHING)
 		UPDATE runs SET status = 'running', due_at = $5, updated_at = $5
 		WHERE id IN (SELECT run_id FROM w) AND status = 'waiting' AND lease_token IS NULL`,
 		ev.Type, clean(key), emitter, ev.ID, nanos(ev.ReceivedAt))
-	if err != nil {
-		return 0, fmt.Errorf("postgres: wake waiting runs: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
 }
 
 // completeWaits applies the wait bookkeeping of a step outcome. It
