@@ -11,6 +11,10 @@ type wakeupSource interface {
 	Wakeups() <-chan struct{}
 }
 
+// storeWakeSpacing is the least time between two polls triggered by the
+// store's wake-ups (other nodes' commits).
+const storeWakeSpacing = 20 * time.Millisecond
+
 // claimBatch is the most jobs one claim takes from one queue.
 const claimBatch = 256
 
@@ -26,14 +30,27 @@ func (e *Engine) pollLoop() {
 	if w, ok := e.store.(wakeupSource); ok {
 		wakeups = w.Wakeups()
 	}
+	var last time.Time
 	for {
 		select {
 		case <-e.pollCtx.Done():
 			return
 		case <-e.wake:
 		case <-wakeups:
+			// Another node's commits wake every node: under load that is
+			// a notification per transaction. Poll at most every
+			// storeWakeSpacing for them; the wake-ups meanwhile fold into
+			// one (the channel holds one).
+			if d := storeWakeSpacing - time.Since(last); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-e.pollCtx.Done():
+					return
+				}
+			}
 		case <-timer.C:
 		}
+		last = time.Now()
 		more := e.pollOnce()
 		wait := e.pollInt
 		if more {
