@@ -73,10 +73,10 @@ func (f *file) channel(e entry) *Channel {
 	}
 	ch.Pace = ct.Pace
 	if v, ok := m.get("pace"); ok {
-		if d, ok := f.duration(v); ok {
-			if d < 0 {
-				f.errorf(v.node, v.field, "pace must not be negative")
-			}
+		// 0 turns the type's default pacing off.
+		if t, isInt := v.node.(*ast.IntegerNode); isInt && fmt.Sprint(t.Value) == "0" {
+			ch.Pace = 0
+		} else if d, ok := f.duration(v); ok {
 			ch.Pace = d
 		}
 	}

@@ -97,6 +97,7 @@ func (f *file) notify(r *Rule, s *Step, e entry, prefix string) {
 	s.Notify = n
 	switch {
 	case m.has("channel") && m.has("channels"):
+		m.get("channel")
 		v, _ := m.get("channels")
 		f.errorf(v.keyNode, e.field, "use either channel or channels (a failover list), not both")
 	case m.has("channels"):
