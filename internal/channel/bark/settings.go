@@ -3,6 +3,7 @@ package bark
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,7 +61,7 @@ func (s *Settings) Validate() error {
 		return errors.New("device_key may only contain letters, digits, '-' and '_'")
 	}
 	if s.Level != "" && !validLevel(s.Level) {
-		return fmt.Errorf("level %s is not passive, active, timeSensitive or critical", quote(s.Level))
+		return fmt.Errorf("level %s is not passive, active, timeSensitive or critical", chanurl.Quote(s.Level))
 	}
 	if s.Badge < 0 {
 		return errors.New("badge must not be negative")
@@ -124,7 +125,7 @@ func FromURL(raw string, settings any) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("bark: malformed URL: %s", parseProblem(err))
+		return fmt.Errorf("bark: malformed URL: %s", chanurl.ParseProblem(err, urlProblems))
 	}
 	var scheme string
 	switch strings.ToLower(u.Scheme) {
@@ -135,7 +136,7 @@ func FromURL(raw string, settings any) error {
 	case "":
 		return errors.New("bark: URL must start with bark:// or barks://")
 	default:
-		return fmt.Errorf("bark: URL scheme %s is not bark or barks", quote(u.Scheme))
+		return fmt.Errorf("bark: URL scheme %s is not bark or barks", chanurl.Quote(u.Scheme))
 	}
 	if u.Opaque != "" {
 		return errors.New("bark: URL must look like barks://host/device_key (missing //)")
@@ -193,7 +194,7 @@ func FromURL(raw string, settings any) error {
 			}
 			s.Archive = b
 		default:
-			return fmt.Errorf("bark: unknown URL parameter %s", quote(k))
+			return fmt.Errorf("bark: unknown URL parameter %s", chanurl.Quote(k))
 		}
 	}
 	if err := s.Validate(); err != nil {
@@ -202,33 +203,5 @@ func FromURL(raw string, settings any) error {
 	return nil
 }
 
-// parseProblem names what url.Parse disliked without repeating the URL
-// or any part of it.
-func parseProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ee url.EscapeError
-	var he url.InvalidHostError
-	switch {
-	case errors.As(err, &ee):
-		return "invalid %-escape"
-	case errors.As(err, &he):
-		return "invalid character in host"
-	case strings.Contains(err.Error(), "port"):
-		return "invalid port"
-	case strings.Contains(err.Error(), "userinfo"):
-		return "invalid user information"
-	case strings.Contains(err.Error(), "control character"):
-		return "control character in URL"
-	}
-	return "cannot parse"
-}
-
-func quote(s string) string {
-	if len(s) > 32 {
-		s = s[:32] + "..."
-	}
-	return strconv.Quote(s)
-}
+// urlProblems words url.Parse failures for bark URLs.
+var urlProblems = chanurl.Problems{Userinfo: "invalid user information"}

@@ -3,6 +3,7 @@ package discord
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"strings"
 
 	"github.com/herald-notify/herald/internal/channel"
@@ -116,33 +117,33 @@ func FromURL(u string, settings any) error {
 	if !ok {
 		return fmt.Errorf("discord: settings are %T, want *discord.Settings", settings)
 	}
-	p, err := parseURL(u, usage)
+	p, err := chanurl.Parse("discord", u, usage)
 	if err != nil {
 		return err
 	}
 	var out Settings
-	switch p.scheme {
+	switch p.Scheme {
 	case "discord":
-		if p.password != "" {
+		if p.Password != "" {
 			return errors.New("discord: the part before @ is the bot name and takes no password")
 		}
-		out.Username = p.user
-		if p.host == "" {
+		out.Username = p.User
+		if p.Host == "" {
 			return errors.New("discord: the URL has no webhook id after discord://")
 		}
-		if len(p.segs) != 1 {
-			return fmt.Errorf("discord: want discord://webhook_id/webhook_token, got %d path segments after the id", len(p.segs))
+		if len(p.Segs) != 1 {
+			return fmt.Errorf("discord: want discord://webhook_id/webhook_token, got %d path segments after the id", len(p.Segs))
 		}
-		out.WebhookID, out.WebhookToken = p.host, channel.Secret(p.segs[0])
+		out.WebhookID, out.WebhookToken = p.Host, channel.Secret(p.Segs[0])
 	case "https":
-		host := strings.ToLower(p.host)
+		host := strings.ToLower(p.Host)
 		if host != "discord.com" && host != "discordapp.com" && !strings.HasSuffix(host, ".discord.com") {
 			return errors.New("discord: an https URL must be a discord.com webhook URL")
 		}
-		if p.hasUser {
+		if p.HasUser {
 			return errors.New("discord: a webhook URL takes no user part")
 		}
-		segs := p.segs
+		segs := p.Segs
 		if len(segs) > 0 && segs[0] == "api" {
 			segs = segs[1:]
 			if len(segs) > 0 && strings.HasPrefix(segs[0], "v") && isSnowflake(segs[0][1:]) {
@@ -154,7 +155,7 @@ func FromURL(u string, settings any) error {
 		}
 		out.WebhookID, out.WebhookToken = segs[1], channel.Secret(segs[2])
 	default:
-		return fmt.Errorf("discord: URL scheme %s is not discord or https", quoteShort(p.scheme))
+		return fmt.Errorf("discord: URL scheme %s is not discord or https", chanurl.QuoteShort(p.Scheme))
 	}
 	if !isSnowflake(out.WebhookID) {
 		return errors.New("discord: the webhook id must be numeric")
@@ -162,7 +163,7 @@ func FromURL(u string, settings any) error {
 	if !validToken(out.WebhookToken.Value()) {
 		return errors.New("discord: the webhook token must contain only letters, digits, '-' and '_'")
 	}
-	for key, vs := range p.query {
+	for key, vs := range p.Query {
 		v := vs[len(vs)-1]
 		switch strings.ToLower(key) {
 		case "thread", "thread_id":
@@ -174,7 +175,7 @@ func FromURL(u string, settings any) error {
 		case "wait":
 			// Herald always waits for the message object.
 		default:
-			return fmt.Errorf("discord: unknown query parameter %s (want thread, avatar_url or username)", quoteShort(key))
+			return fmt.Errorf("discord: unknown query parameter %s (want thread, avatar_url or username)", chanurl.QuoteShort(key))
 		}
 	}
 	if err := out.Validate(); err != nil {

@@ -3,6 +3,7 @@ package googlechat
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"strings"
 
 	"github.com/herald-notify/herald/internal/channel"
@@ -100,32 +101,32 @@ func FromURL(u string, settings any) error {
 	if !ok {
 		return fmt.Errorf("googlechat: settings are %T, want *googlechat.Settings", settings)
 	}
-	p, err := parseURL(u, usage)
+	p, err := chanurl.Parse("googlechat", u, usage)
 	if err != nil {
 		return err
 	}
-	if p.hasUser {
+	if p.HasUser {
 		return errors.New("googlechat: the URL takes no user part")
 	}
 	var out Settings
-	query := p.query
-	switch p.scheme {
+	query := p.Query
+	switch p.Scheme {
 	case "gchat":
-		if p.host == "" {
+		if p.Host == "" {
 			return errors.New("googlechat: the URL has no space after gchat://")
 		}
-		if len(p.segs) != 2 {
-			return fmt.Errorf("googlechat: want gchat://space/key/token, got %d path segments after the space", len(p.segs))
+		if len(p.Segs) != 2 {
+			return fmt.Errorf("googlechat: want gchat://space/key/token, got %d path segments after the space", len(p.Segs))
 		}
-		out.Space, out.Key, out.Token = p.host, channel.Secret(p.segs[0]), channel.Secret(p.segs[1])
+		out.Space, out.Key, out.Token = p.Host, channel.Secret(p.Segs[0]), channel.Secret(p.Segs[1])
 	case "https":
-		if !strings.EqualFold(p.host, "chat.googleapis.com") {
+		if !strings.EqualFold(p.Host, "chat.googleapis.com") {
 			return errors.New("googlechat: an https URL must be a chat.googleapis.com webhook URL")
 		}
-		if len(p.segs) != 4 || p.segs[0] != "v1" || p.segs[1] != "spaces" || p.segs[3] != "messages" {
+		if len(p.Segs) != 4 || p.Segs[0] != "v1" || p.Segs[1] != "spaces" || p.Segs[3] != "messages" {
 			return errors.New("googlechat: an https URL must be https://chat.googleapis.com/v1/spaces/space/messages?key=…&token=…")
 		}
-		out.Space = p.segs[2]
+		out.Space = p.Segs[2]
 		out.Key, out.Token = channel.Secret(query.Get("key")), channel.Secret(query.Get("token"))
 		query.Del("key")
 		query.Del("token")
@@ -133,7 +134,7 @@ func FromURL(u string, settings any) error {
 			return errors.New("googlechat: the webhook URL needs both its key and token query parameters")
 		}
 	default:
-		return fmt.Errorf("googlechat: URL scheme %s is not gchat or https", quoteShort(p.scheme))
+		return fmt.Errorf("googlechat: URL scheme %s is not gchat or https", chanurl.QuoteShort(p.Scheme))
 	}
 	if !validID(out.Space) {
 		return errors.New("googlechat: the space must contain only letters, digits, '-' and '_'")
@@ -146,7 +147,7 @@ func FromURL(u string, settings any) error {
 		case "messagereplyoption":
 			// Herald sets it itself when it threads.
 		default:
-			return fmt.Errorf("googlechat: unknown query parameter %s (want thread_key)", quoteShort(key))
+			return fmt.Errorf("googlechat: unknown query parameter %s (want thread_key)", chanurl.QuoteShort(key))
 		}
 	}
 	if err := out.Validate(); err != nil {

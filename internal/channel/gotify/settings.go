@@ -3,6 +3,7 @@ package gotify
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"net/url"
 	"strconv"
 	"strings"
@@ -79,7 +80,7 @@ func FromURL(raw string, settings any) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("gotify: malformed URL: %s", parseProblem(err))
+		return fmt.Errorf("gotify: malformed URL: %s", chanurl.ParseProblem(err, urlProblems))
 	}
 	var scheme string
 	switch strings.ToLower(u.Scheme) {
@@ -90,7 +91,7 @@ func FromURL(raw string, settings any) error {
 	case "":
 		return errors.New("gotify: URL must start with gotify:// or gotifys://")
 	default:
-		return fmt.Errorf("gotify: URL scheme %s is not gotify or gotifys", quote(u.Scheme))
+		return fmt.Errorf("gotify: URL scheme %s is not gotify or gotifys", chanurl.Quote(u.Scheme))
 	}
 	if u.Opaque != "" {
 		return errors.New("gotify: URL must look like gotify://host/token (missing //)")
@@ -141,7 +142,7 @@ func FromURL(raw string, settings any) error {
 		case "click":
 			s.Click = v
 		default:
-			return fmt.Errorf("gotify: unknown URL parameter %s", quote(k))
+			return fmt.Errorf("gotify: unknown URL parameter %s", chanurl.Quote(k))
 		}
 	}
 	if err := s.Validate(); err != nil {
@@ -171,33 +172,5 @@ func parsePriority(v string) (int, error) {
 	return n, nil
 }
 
-// parseProblem names what url.Parse disliked without repeating the URL
-// or any part of it.
-func parseProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ee url.EscapeError
-	var he url.InvalidHostError
-	switch {
-	case errors.As(err, &ee):
-		return "invalid %-escape"
-	case errors.As(err, &he):
-		return "invalid character in host"
-	case strings.Contains(err.Error(), "port"):
-		return "invalid port"
-	case strings.Contains(err.Error(), "userinfo"):
-		return "invalid user or password"
-	case strings.Contains(err.Error(), "control character"):
-		return "control character in URL"
-	}
-	return "cannot parse"
-}
-
-func quote(s string) string {
-	if len(s) > 32 {
-		s = s[:32] + "..."
-	}
-	return strconv.Quote(s)
-}
+// urlProblems words url.Parse failures for gotify URLs.
+var urlProblems = chanurl.Problems{Userinfo: "invalid user or password"}

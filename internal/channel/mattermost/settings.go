@@ -3,6 +3,7 @@ package mattermost
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"strings"
 
 	"github.com/herald-notify/herald/internal/channel"
@@ -134,36 +135,36 @@ func FromURL(u string, settings any) error {
 	if !ok {
 		return fmt.Errorf("mattermost: settings are %T, want *mattermost.Settings", settings)
 	}
-	p, err := parseURL(u, usage)
+	p, err := chanurl.Parse("mattermost", u, usage)
 	if err != nil {
 		return err
 	}
 	var scheme string
 	native := false
-	switch p.scheme {
+	switch p.Scheme {
 	case "mmost":
 		scheme = "http"
 	case "mmosts":
 		scheme = "https"
 	case "http", "https":
-		scheme, native = p.scheme, true
+		scheme, native = p.Scheme, true
 	default:
-		return fmt.Errorf("mattermost: URL scheme %s is not mmost, mmosts, http or https", quoteShort(p.scheme))
+		return fmt.Errorf("mattermost: URL scheme %s is not mmost, mmosts, http or https", chanurl.QuoteShort(p.Scheme))
 	}
-	if p.host == "" {
+	if p.Host == "" {
 		return errors.New("mattermost: the URL has no host")
 	}
-	if !validHost(p.host) {
+	if !validHost(p.Host) {
 		return errors.New("mattermost: the host must be a host name or address with an optional numeric port")
 	}
-	if p.password != "" {
+	if p.Password != "" {
 		return errors.New("mattermost: the part before @ is the bot name and takes no password")
 	}
 	var out Settings
-	out.Username = p.user
-	segs := p.segs
+	out.Username = p.User
+	segs := p.Segs
 	if native {
-		if p.hasUser {
+		if p.HasUser {
 			return errors.New("mattermost: a webhook URL takes no user part")
 		}
 		if len(segs) < 2 || segs[len(segs)-2] != "hooks" {
@@ -178,7 +179,7 @@ func FromURL(u string, settings any) error {
 	if !validToken(token) {
 		return errors.New("mattermost: the webhook token must contain only letters, digits, '-' and '_'")
 	}
-	base := scheme + "://" + p.host
+	base := scheme + "://" + p.Host
 	for _, seg := range segs[:len(segs)-1] {
 		if !validToken(seg) && strings.Trim(seg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~") != "" {
 			return errors.New("mattermost: a path segment before the token contains characters that need escaping")
@@ -186,7 +187,7 @@ func FromURL(u string, settings any) error {
 		base += "/" + seg
 	}
 	out.APIURL, out.Token = base, channel.Secret(token)
-	for key, vs := range p.query {
+	for key, vs := range p.Query {
 		v := vs[len(vs)-1]
 		switch strings.ToLower(key) {
 		case "channel", "to", "channels":
@@ -201,7 +202,7 @@ func FromURL(u string, settings any) error {
 		case "icon_emoji":
 			out.IconEmoji = v
 		default:
-			return fmt.Errorf("mattermost: unknown query parameter %s (want channel, username, icon_url or icon_emoji)", quoteShort(key))
+			return fmt.Errorf("mattermost: unknown query parameter %s (want channel, username, icon_url or icon_emoji)", chanurl.QuoteShort(key))
 		}
 	}
 	if err := out.Validate(); err != nil {

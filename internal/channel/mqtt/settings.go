@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"net"
 	"net/url"
 	"strconv"
@@ -191,7 +192,7 @@ func FromURL(raw string, settings any) error {
 	case "mqtts":
 		tlsOn = true
 	default:
-		if validScheme(scheme) {
+		if chanurl.ValidScheme(scheme) {
 			return fmt.Errorf("mqtt: URL scheme %q is not mqtt or mqtts", scheme)
 		}
 		return errors.New("mqtt: URL must look like " + urlShape)
@@ -221,7 +222,7 @@ func FromURL(raw string, settings any) error {
 			s.Password = channel.Secret(p)
 		}
 	}
-	host, port, err := splitHostPort(authority)
+	host, port, err := chanurl.SplitHostPort(authority, 1883, "")
 	if err != nil {
 		return fmt.Errorf("mqtt: URL %w", err)
 	}
@@ -302,89 +303,11 @@ func (s *Settings) query(raw string) error {
 			s.MaxPayload = n
 		default:
 			name := "an unknown URL parameter"
-			if simpleName(k) {
+			if chanurl.SimpleName(k) {
 				name = fmt.Sprintf("unknown URL parameter %q", k)
 			}
 			return fmt.Errorf("mqtt: %s (known: qos, retain, client_id, ca_file, insecure_skip_verify, connect_timeout, max_payload)", name)
 		}
 	}
 	return nil
-}
-
-// splitHostPort splits "host", "host:port", "[v6]" or "[v6]:port"; port
-// is 0 when absent. Its errors quote neither host nor port: when a
-// password holds an unencoded '/', they are pieces of it.
-func splitHostPort(hp string) (host string, port int, err error) {
-	ps, hasPort := "", false
-	if strings.HasPrefix(hp, "[") {
-		end := strings.IndexByte(hp, ']')
-		if end < 0 {
-			return "", 0, errors.New("has an IPv6 host without its closing ']'")
-		}
-		host, rest := hp[1:end], hp[end+1:]
-		if net.ParseIP(host) == nil {
-			return "", 0, errors.New("has a bracketed host that is not an IPv6 address")
-		}
-		if rest != "" {
-			if rest[0] != ':' {
-				return "", 0, errors.New("has text after the IPv6 host that is not a port")
-			}
-			ps, hasPort = rest[1:], true
-		}
-		hp = host
-	} else if i := strings.LastIndexByte(hp, ':'); i >= 0 {
-		hp, ps, hasPort = hp[:i], hp[i+1:], true
-		if strings.IndexByte(hp, ':') >= 0 {
-			return "", 0, errors.New("has an IPv6 host that is not in brackets ([::1]:1883)")
-		}
-	}
-	if hp == "" {
-		return "", 0, errors.New("has no host")
-	}
-	for _, r := range hp {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune(`%@[]\^"<>{}|`+"`", r) {
-			return "", 0, errors.New("has an invalid character in the host")
-		}
-	}
-	if hasPort {
-		n, err := strconv.Atoi(ps)
-		if err != nil || n < 1 || n > 65535 || ps[0] == '+' {
-			return "", 0, errors.New("port is not a number from 1 to 65535")
-		}
-		port = n
-	}
-	return hp, port, nil
-}
-
-// validScheme reports whether s is an RFC 3986 scheme, so that it can be
-// quoted without quoting garbage (or a misplaced password).
-func validScheme(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// simpleName reports whether s looks like a parameter name (letters,
-// digits, '_' and '-'), and so is safe to quote.
-func simpleName(s string) bool {
-	if s == "" || len(s) > 40 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

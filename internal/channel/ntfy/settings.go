@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -138,7 +139,7 @@ func FromURL(raw string, settings any) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("ntfy: malformed URL: %s", parseProblem(err))
+		return fmt.Errorf("ntfy: malformed URL: %s", chanurl.ParseProblem(err, urlProblems))
 	}
 	var scheme string
 	switch strings.ToLower(u.Scheme) {
@@ -149,7 +150,7 @@ func FromURL(raw string, settings any) error {
 	case "":
 		return errors.New("ntfy: URL must start with ntfy:// or ntfys://")
 	default:
-		return fmt.Errorf("ntfy: URL scheme %s is not ntfy or ntfys", quote(u.Scheme))
+		return fmt.Errorf("ntfy: URL scheme %s is not ntfy or ntfys", chanurl.Quote(u.Scheme))
 	}
 	if u.Opaque != "" {
 		return errors.New("ntfy: URL must look like ntfy://host/topic (missing //)")
@@ -226,7 +227,7 @@ func FromURL(raw string, settings any) error {
 			}
 			s.Markdown = b
 		default:
-			return fmt.Errorf("ntfy: unknown URL parameter %s", quote(k))
+			return fmt.Errorf("ntfy: unknown URL parameter %s", chanurl.Quote(k))
 		}
 	}
 	if err := s.Validate(); err != nil {
@@ -253,33 +254,5 @@ func ParsePriority(v string) (int, error) {
 	return 0, errors.New("want 1-5 or min, low, default, high, max, urgent")
 }
 
-// parseProblem names what url.Parse disliked without repeating the URL
-// or any part of it (a %-escape or a host may be part of a secret).
-func parseProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ee url.EscapeError
-	var he url.InvalidHostError
-	switch {
-	case errors.As(err, &ee):
-		return "invalid %-escape"
-	case errors.As(err, &he):
-		return "invalid character in host"
-	case strings.Contains(err.Error(), "port"):
-		return "invalid port"
-	case strings.Contains(err.Error(), "userinfo"):
-		return "invalid user or password (escape special characters)"
-	case strings.Contains(err.Error(), "control character"):
-		return "control character in URL"
-	}
-	return "cannot parse"
-}
-
-func quote(s string) string {
-	if len(s) > 32 {
-		s = s[:32] + "..."
-	}
-	return strconv.Quote(s)
-}
+// urlProblems words url.Parse failures for ntfy URLs.
+var urlProblems = chanurl.Problems{}

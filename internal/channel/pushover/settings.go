@@ -3,6 +3,7 @@ package pushover
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -80,7 +81,7 @@ func (s *Settings) Validate() error {
 	}
 	for _, d := range s.Devices {
 		if !devicePattern.MatchString(d) {
-			return fmt.Errorf("device %s is not a device name (up to 25 letters, digits, _ and -)", quote(d))
+			return fmt.Errorf("device %s is not a device name (up to 25 letters, digits, _ and -)", chanurl.Quote(d))
 		}
 	}
 	if s.Priority != nil && (*s.Priority < -2 || *s.Priority > 2) {
@@ -133,14 +134,14 @@ func FromURL(raw string, settings any) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("pushover: malformed URL: %s", parseProblem(err))
+		return fmt.Errorf("pushover: malformed URL: %s", chanurl.ParseProblem(err, urlProblems))
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "pover", "pushover":
 	case "":
 		return errors.New("pushover: URL must look like pover://user_key@app_token")
 	default:
-		return fmt.Errorf("pushover: URL scheme %s is not pover", quote(u.Scheme))
+		return fmt.Errorf("pushover: URL scheme %s is not pover", chanurl.Quote(u.Scheme))
 	}
 	if u.Opaque != "" {
 		return errors.New("pushover: URL must look like pover://user_key@app_token (missing //)")
@@ -207,7 +208,7 @@ func FromURL(raw string, settings any) error {
 				s.TTL = d
 			}
 		default:
-			return fmt.Errorf("pushover: unknown URL parameter %s", quote(k))
+			return fmt.Errorf("pushover: unknown URL parameter %s", chanurl.Quote(k))
 		}
 	}
 	if err := s.Validate(); err != nil {
@@ -237,33 +238,10 @@ func parsePriority(v string) (int, error) {
 	return n, nil
 }
 
-// parseProblem names what url.Parse disliked without repeating the URL
-// or any part of it (the host is the application token here).
-func parseProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ee url.EscapeError
-	var he url.InvalidHostError
-	switch {
-	case errors.As(err, &ee):
-		return "invalid %-escape"
-	case errors.As(err, &he):
-		return "invalid character in the application token"
-	case strings.Contains(err.Error(), "port"):
-		return "':' in the application token"
-	case strings.Contains(err.Error(), "userinfo"):
-		return "invalid character in the user key"
-	case strings.Contains(err.Error(), "control character"):
-		return "control character in URL"
-	}
-	return "cannot parse"
-}
-
-func quote(s string) string {
-	if len(s) > 32 {
-		s = s[:32] + "..."
-	}
-	return strconv.Quote(s)
+// urlProblems words url.Parse failures for pover://user_key@app_token,
+// where the parser takes the user key for a user and the token for a host.
+var urlProblems = chanurl.Problems{
+	Host:     "invalid character in the application token",
+	Port:     "':' in the application token",
+	Userinfo: "invalid character in the user key",
 }

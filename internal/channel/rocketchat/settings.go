@@ -3,6 +3,7 @@ package rocketchat
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"net/url"
 	"regexp"
 	"strings"
@@ -175,33 +176,33 @@ func FromURL(u string, settings any) error {
 		u = m[1] + m[5]
 		out.Alias, out.IntegrationID, out.Token = m[2], m[3], channel.Secret(m[4])
 	}
-	p, err := parseURL(u, usage)
+	p, err := chanurl.Parse("rocketchat", u, usage)
 	if err != nil {
 		return err
 	}
 	var scheme string
 	native := false
-	switch p.scheme {
+	switch p.Scheme {
 	case "rocket":
 		scheme = "http"
 	case "rockets":
 		scheme = "https"
 	case "http", "https":
-		scheme, native = p.scheme, true
+		scheme, native = p.Scheme, true
 	default:
-		return fmt.Errorf("rocketchat: URL scheme %s is not rocket, rockets, http or https", quoteShort(p.scheme))
+		return fmt.Errorf("rocketchat: URL scheme %s is not rocket, rockets, http or https", chanurl.QuoteShort(p.Scheme))
 	}
-	if p.host == "" {
+	if p.Host == "" {
 		return errors.New("rocketchat: the URL has no host")
 	}
-	if !validHost(p.host) {
+	if !validHost(p.Host) {
 		return errors.New("rocketchat: the host must be a host name or address with an optional numeric port")
 	}
-	if p.hasUser {
+	if p.HasUser {
 		return errors.New("rocketchat: the part before @ must be integration_id/token (Herald posts through an incoming webhook, not as a user)")
 	}
-	segs := p.segs
-	base := scheme + "://" + p.host
+	segs := p.Segs
+	base := scheme + "://" + p.Host
 	if native {
 		i := len(segs) - 3
 		if i < 0 || segs[i] != "hooks" {
@@ -219,7 +220,7 @@ func FromURL(u string, settings any) error {
 	out.APIURL = base
 	var targets []string
 	targets = append(targets, segs...)
-	for key, vs := range p.query {
+	for key, vs := range p.Query {
 		v := vs[len(vs)-1]
 		switch strings.ToLower(key) {
 		case "to", "channel":
@@ -241,7 +242,7 @@ func FromURL(u string, settings any) error {
 				return errors.New("rocketchat: only mode=webhook is supported")
 			}
 		default:
-			return fmt.Errorf("rocketchat: unknown query parameter %s (want to, webhook, alias, avatar or emoji)", quoteShort(key))
+			return fmt.Errorf("rocketchat: unknown query parameter %s (want to, webhook, alias, avatar or emoji)", chanurl.QuoteShort(key))
 		}
 	}
 	switch len(targets) {

@@ -3,6 +3,7 @@ package slack
 import (
 	"errors"
 	"fmt"
+	"github.com/herald-notify/herald/internal/channel/chanurl"
 	"net/url"
 	"strings"
 
@@ -107,7 +108,7 @@ func FromURL(u string, settings any) error {
 		return errors.New("slack: URL must look like slack://TokenA/TokenB/TokenC or slack://xoxb-token/channel")
 	}
 	if !strings.EqualFold(scheme, "slack") {
-		return fmt.Errorf("slack: URL scheme %s is not slack", quoteShort(scheme))
+		return fmt.Errorf("slack: URL scheme %s is not slack", chanurl.QuoteShort(scheme))
 	}
 	rest, rawQuery, _ := strings.Cut(rest, "?")
 	// "#channel" is how Apprise documents a channel; in a URL it would
@@ -203,7 +204,7 @@ func FromURL(u string, settings any) error {
 		case "icon_url":
 			out.IconURL = v
 		default:
-			return fmt.Errorf("slack: unknown query parameter %s (want to, username, icon_emoji or icon_url)", quoteShort(key))
+			return fmt.Errorf("slack: unknown query parameter %s (want to, username, icon_emoji or icon_url)", chanurl.QuoteShort(key))
 		}
 	}
 	switch len(targets) {
@@ -235,14 +236,4 @@ func checkWebhookTokens(parts []string) error {
 		}
 	}
 	return nil
-}
-
-// quoteShort quotes a non-secret URL part (a scheme, a parameter name)
-// for an error, cut so that it cannot carry a whole token.
-func quoteShort(s string) string {
-	r := []rune(s)
-	if len(r) > 16 {
-		return fmt.Sprintf("%q…", string(r[:16]))
-	}
-	return fmt.Sprintf("%q", s)
 }
