@@ -40,17 +40,19 @@ func (s *Store) leadOnce(ctx context.Context, key string, fn func(ctx context.Co
 	if err != nil {
 		return false, err
 	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil {
+		conn.Release()
+		return false, err
+	}
+	if !ok {
+		conn.Release()
+		return false, nil
+	}
 	// The lock belongs to this session: keep the connection out of the
 	// pool, and close it (releasing the lock) when done.
 	pc := conn.Hijack()
 	defer pc.Close(context.Background())
-	var ok bool
-	if err := pc.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil {
-		return false, err
-	}
-	if !ok {
-		return false, nil
-	}
 	s.logger.Info("leadership acquired", "role", key)
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

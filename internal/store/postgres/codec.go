@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -59,8 +60,19 @@ func nullJSON(b []byte) *string {
 	if len(b) == 0 {
 		return nil
 	}
-	s := string(b)
+	s := string(jsonbSafe(b))
 	return &s
+}
+
+// jsonbSafe replaces the JSON escape \u0000, which PostgreSQL's jsonb
+// refuses (run state is merged as jsonb), by U+FFFD. A provider's
+// response with a NUL byte would otherwise fail every commit of the
+// attempt, and the message would be sent again and again.
+func jsonbSafe(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return b
+	}
+	return bytes.ReplaceAll(b, []byte(`\u0000`), []byte(`\ufffd`))
 }
 
 func marshalOrNil(v any, empty bool) (*string, error) {

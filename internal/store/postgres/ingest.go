@@ -64,9 +64,9 @@ func (s *Store) ingestTx(ctx context.Context, tx pgx.Tx, items []store.IngestIte
 		for i := range items {
 			ev := &items[i].Event
 			if ev.IdempotencyKey != "" {
-				b.Queue(qFindIdem, ev.IdempotencyKey)
+				b.Queue(qFindIdem, clean(ev.IdempotencyKey))
 			}
-			b.Queue(qFindSpec, ev.Source, ev.SpecID)
+			b.Queue(qFindSpec, clean(ev.Source), clean(ev.SpecID))
 		}
 	}
 	type found struct {
@@ -244,9 +244,9 @@ func ingestLocks(items []store.IngestItem, window time.Duration) []string {
 	for i := range items {
 		ev := &items[i].Event
 		if window > 0 {
-			locks = append(locks, "spec\x1f"+ev.Source+"\x1f"+ev.SpecID)
+			locks = append(locks, clean("spec\x1f"+ev.Source+"\x1f"+ev.SpecID))
 			if ev.IdempotencyKey != "" {
-				locks = append(locks, "idem\x1f"+ev.IdempotencyKey)
+				locks = append(locks, clean("idem\x1f"+ev.IdempotencyKey))
 			}
 		}
 		for _, k := range items[i].WaitKeys {
@@ -324,7 +324,7 @@ func (s *Store) findDuplicate(ctx context.Context, tx pgx.Tx, ev *herald.Event, 
 	var id string
 	var at int64
 	if ev.IdempotencyKey != "" {
-		err := tx.QueryRow(ctx, qFindIdem, ev.IdempotencyKey).Scan(&id, &at)
+		err := tx.QueryRow(ctx, qFindIdem, clean(ev.IdempotencyKey)).Scan(&id, &at)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
@@ -337,7 +337,7 @@ func (s *Store) findDuplicate(ctx context.Context, tx pgx.Tx, ev *herald.Event, 
 			}
 		}
 	}
-	err := tx.QueryRow(ctx, qFindSpec, ev.Source, ev.SpecID).Scan(&id, &at)
+	err := tx.QueryRow(ctx, qFindSpec, clean(ev.Source), clean(ev.SpecID)).Scan(&id, &at)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return "", nil

@@ -172,6 +172,12 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 			due = nullNanos(out.Lease.Until)
 			token = nullString(out.Lease.Token)
 		}
+		// Advisory locks before row locks, in one sorted call, as ingest
+		// takes them: a step that waits or emits correlated events and an
+		// ingest that cancels runs must not lock in opposite orders.
+		if err := s.lockStep(ctx, tx, out); err != nil {
+			return err
+		}
 		wake := out.Lease == nil && !out.DueAt.IsZero() && !out.DueAt.After(out.Now)
 		for i := range out.Messages {
 			if out.Messages[i].Lease == nil {
@@ -235,6 +241,35 @@ func (s *Store) CompleteStep(ctx context.Context, out *store.StepOutcome) error 
 	})
 }
 
+// lockStep takes the advisory locks a step's commit needs: the
+// correlations of the events it emits, the wait it registers, and the
+// waits it already has.
+func (s *Store) lockStep(ctx context.Context, tx pgx.Tx, out *store.StepOutcome) error {
+	locks := ingestLocks(out.Events, 0)
+	if out.Wait != nil {
+		locks = append(locks, waitLock(out.Wait.Type, out.Wait.Key))
+	}
+	if out.Wait != nil || out.WakeOnHit || out.ClearWaits || out.Status.Final() {
+		rows, err := tx.Query(ctx, `SELECT type, key FROM waits WHERE run_id = $1`, out.RunID)
+		if err != nil {
+			return fmt.Errorf("postgres: waits: %w", err)
+		}
+		for rows.Next() {
+			var typ, key string
+			if err := rows.Scan(&typ, &key); err != nil {
+				rows.Close()
+				return fmt.Errorf("postgres: waits: %w", err)
+			}
+			locks = append(locks, waitLock(typ, key))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("postgres: waits: %w", err)
+		}
+	}
+	return lockKeys(ctx, tx, locks)
+}
+
 // messageArgs are qInsMsg's arguments for nm.
 func messageArgs(nm *store.NewMessage) []any {
 	m := &nm.Message
@@ -264,6 +299,19 @@ func (s *Store) RecordAttempts(ctx context.Context, outs []*store.AttemptOutcome
 				nullString(a.ProviderID), nullString(a.Response))
 			b.Queue(qFinishMsg, string(o.Status), nullString(o.Error),
 				nullString(o.ProviderID), o.Attempts, nanos(o.Now), nullNanos(o.DueAt), a.MessageID, o.Token)
+		}
+		// Lock the runs to resume before the messages (as cancellation and
+		// supersession do: run, then message), in id order.
+		var resumeIDs []string
+		for _, o := range outs {
+			if o.Resume != nil {
+				resumeIDs = append(resumeIDs, o.Resume.RunID)
+			}
+		}
+		if len(resumeIDs) > 0 {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE`, resumeIDs); err != nil {
+				return fmt.Errorf("postgres: lock runs to resume: %w", err)
+			}
 		}
 		br := tx.SendBatch(ctx, b)
 		for i := range outs {
@@ -319,6 +367,7 @@ func resume(ctx context.Context, tx pgx.Tx, r *store.Resume, now time.Time, mess
 	if len(out) == 0 {
 		out = []byte("null")
 	}
+	out = jsonbSafe(out)
 	_, err := tx.Exec(ctx, qResume, nanos(now), r.StepName, string(out), due, token,
 		r.RunID, store.WaitingForMessage(messageID))
 	if err != nil {
@@ -344,6 +393,12 @@ func (s *Store) PostponeMessage(ctx context.Context, id, token string, due, now 
 func (s *Store) RetryMessage(ctx context.Context, id string, extra int, now time.Time) (*herald.Message, error) {
 	var m herald.Message
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// Hold the event's row so a concurrent Prune (which locks the
+		// events it deletes, SKIP LOCKED) cannot delete the message this
+		// revives.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = (SELECT event_id FROM messages WHERE id = $1) FOR KEY SHARE`, id); err != nil {
+			return fmt.Errorf("postgres: retry message: %w", err)
+		}
 		_, err := scanMessage(tx.QueryRow(ctx, qRetryMsg, nanos(now), extra, id), &m, nil)
 		if err == nil {
 			return s.notify(ctx, tx)

@@ -14,6 +14,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/herald-notify/herald/internal/herald"
 	"github.com/herald-notify/herald/internal/store"
@@ -89,6 +91,14 @@ func Open(ctx context.Context, url string, logger *slog.Logger, opts Options) (*
 	cfg.MaxConns = opts.MaxConns
 	cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "herald"
+	// A node cut off by the network must lose its session (and the
+	// sources' leadership lock) in seconds, not after the kernel's two
+	// hours of TCP keepalive.
+	for k, v := range map[string]string{"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"} {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -235,7 +245,22 @@ func classify(err error) error {
 		}
 		return fmt.Errorf("postgres: %w", err)
 	}
-	return unavailable("query", err)
+	if connectionError(err) {
+		return unavailable("query", err)
+	}
+	// A decode or encode error, a bug: not the database's absence.
+	return fmt.Errorf("postgres: %w", err)
+}
+
+// connectionError reports whether err says the database could not be
+// reached or the connection broke (as opposed to a query's own error).
+func connectionError(err error) bool {
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ne) || errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, puddle.ErrClosedPool) || strings.Contains(err.Error(), "conn closed") ||
+		strings.Contains(err.Error(), "connection refused")
 }
 
 func unavailable(op string, err error) error {
@@ -358,6 +383,6 @@ func lockKeys(ctx context.Context, tx pgx.Tx, keys []string) error {
 	return nil
 }
 
-func waitLock(typ, key string) string { return "wait\x1f" + typ + "\x1f" + key }
+func waitLock(typ, key string) string { return clean("wait\x1f" + typ + "\x1f" + key) }
 
 func itoa(n int) string { return strconv.Itoa(n) }

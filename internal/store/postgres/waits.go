@@ -47,6 +47,12 @@ func queueHit(b *pgx.Batch, ev *herald.Event, key, emitter string) {
 		ev.Type, clean(key), emitter, ev.ID, nanos(ev.ReceivedAt))
 }
 
+// clockSkew widens the "received since the run's own event" check of a
+// new wait: nodes stamp receptions with their own clocks, and a
+// correlated event accepted by a node whose clock is behind must still
+// count.
+const clockSkew = 2 * time.Second
+
 // completeWaits applies the wait bookkeeping of a step outcome. It
 // reports whether it made the run due for any worker.
 func (s *Store) completeWaits(ctx context.Context, tx pgx.Tx, out *store.StepOutcome) (bool, error) {
@@ -101,7 +107,7 @@ func (s *Store) completeWaits(ctx context.Context, tx pgx.Tx, out *store.StepOut
 			if _, err := tx.Exec(ctx, `INSERT INTO hits (run_id, event_id)
 				SELECT $1, event_id FROM signals WHERE type = $2 AND key = $3 AND received_at >= $4 AND emitter <> $1
 				ON CONFLICT DO NOTHING`,
-				out.RunID, w.Type, clean(w.Key), nanos(w.Since)); err != nil {
+				out.RunID, w.Type, clean(w.Key), nanos(w.Since)-int64(clockSkew)); err != nil {
 				return false, fmt.Errorf("postgres: earlier signals: %w", err)
 			}
 		}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,40 @@ func testPostponeAndSupersede(t *testing.T, s store.Store) {
 	}
 	if m, _, _ := s.GetMessage(ctx, b.Message.ID); m.Status != herald.MessageSent {
 		t.Errorf("superseded sent message: %s, want sent", m.Status)
+	}
+}
+
+// testNULInResume: a provider response holding a NUL byte (a JSON
+// \u0000) resumes the waiting run like any other; it must not make the
+// commit fail (and the message be sent again and again).
+func testNULInResume(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ev, r := leasedRun(t, s, "call.needed", "run", base)
+	msg := store.NewMessage{Message: herald.Message{
+		ID: herald.NewID(), EventID: ev.ID, RunID: r.Run.ID, StepName: "call", Channel: "http",
+		Status: herald.MessagePending, MaxAttempts: 3, Blocking: true, CreatedAt: base, UpdatedAt: base, DueAt: base,
+	}}
+	err := s.CompleteStep(ctx, &store.StepOutcome{RunID: r.Run.ID, Token: "run", Status: herald.RunWaiting,
+		WaitingFor: store.WaitingForMessage(msg.Message.ID), Now: base, Messages: []store.NewMessage{msg},
+		State: []byte(`{"steps":{"before":{"text":"x\u0000y"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.ClaimMessages(ctx, []string{"http"}, store.Lease{Token: "m", Until: base.Add(time.Hour)}, base, 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %d", err, len(jobs))
+	}
+	errs, err := s.RecordAttempts(ctx, []*store.AttemptOutcome{{Token: "m", Status: herald.MessageSent, Attempts: 1, Now: base,
+		Attempt: herald.Attempt{ID: herald.NewID(), MessageID: msg.Message.ID, Number: 1, StartedAt: base, Outcome: herald.OutcomeSent, Response: "a\x00b"},
+		Resume:  &store.Resume{RunID: r.Run.ID, StepName: "call", Output: []byte(`{"ok":true,"response":"a\u0000b"}`)}}})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("RecordAttempts with a NUL in the response: %v %v", err, errs)
+	}
+	run, err := s.GetRun(ctx, r.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != herald.RunRunning || !strings.Contains(string(run.State), `"call"`) {
+		t.Errorf("run after resume: %s %s", run.Status, run.State)
 	}
 }

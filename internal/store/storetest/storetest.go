@@ -46,6 +46,7 @@ func Run(t *testing.T, open Open) {
 		{"AckAndCancel", testAckAndCancel},
 		{"WaitRace", testWaitRace},
 		{"PostponeAndSupersede", testPostponeAndSupersede},
+		{"NULInResume", testNULInResume},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
