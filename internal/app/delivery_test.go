@@ -49,7 +49,7 @@ rules:
     on: page.a
     steps:
       - name: page
-        notify: {channels: [wecom, sms], text: "disk full"}
+        notify: {channels: [wecom, sms], within: 10m, text: "disk full"}
       - name: after
         notify: {channel: sms, text: "after {{ .steps.page.channel }}"}
   - name: page-deadline
@@ -265,6 +265,51 @@ rules:
 	for _, m := range msgs {
 		if m.Status != herald.MessageSent {
 			t.Errorf("paced message %s: %s", m.ID, m.Status)
+		}
+	}
+}
+
+// TestPacingLong: a pace longer than a worker sleeps postpones the later
+// messages to their slots (no attempt used) and sends every one of them,
+// spaced by the pace.
+func TestPacingLong(t *testing.T) {
+	t.Parallel()
+	rcv := newReceiver(t)
+	clk := newClock()
+	h := startAt(t, writeConfig(t, fmt.Sprintf(`
+network: {allow_private: [127.0.0.0/8]}
+channels:
+  robot: {type: webhook, url: "%s/r", pace: 3s}
+rules:
+  - name: r
+    on: chat
+    steps:
+      - notify: {channel: robot, text: "m {{ .event.data.n }}"}
+`, rcv.srv.URL)), nil, filepath.Join(t.TempDir(), "h.db"), clk.Now)
+	for i := range 3 {
+		h.emit(fmt.Sprintf(`{"type":"chat","data":{"n":%d}}`, i))
+	}
+	clk.settle(h)
+	if n := rcv.count(); n != 1 {
+		t.Fatalf("sent %d at once, want 1 (the others paced)", n)
+	}
+	clk.advance(h, 3*time.Second)
+	clk.settle(h)
+	if n := rcv.count(); n != 2 {
+		t.Fatalf("after one pace: %d sent, want 2", n)
+	}
+	clk.advance(h, 3*time.Second)
+	clk.settle(h)
+	if n := rcv.count(); n != 3 {
+		t.Fatalf("after two paces: %d sent, want 3", n)
+	}
+	msgs, _, err := h.app.Store().ListMessages(context.Background(), store.MessageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.Status != herald.MessageSent || m.Attempts != 1 {
+			t.Errorf("paced message: %s after %d attempts, want sent after 1", m.Status, m.Attempts)
 		}
 	}
 }

@@ -177,6 +177,12 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// ReasonCircuitOpen is the Reason of a RetryAfter error that says the
+// message was not sent at all because every provider is paused (a
+// failover channel's circuits): the engine postpones the message without
+// counting an attempt.
+const ReasonCircuitOpen = "all_circuits_open"
+
 // Retryable wraps err as a transient failure.
 func Retryable(reason string, status int, err error) *Error {
 	return &Error{Class: ClassRetryable, Reason: reason, StatusCode: status, Err: err}

@@ -109,7 +109,7 @@ func (f *file) notify(r *Rule, s *Step, e entry, prefix string) {
 				f.l.refs = append(f.l.refs, ref{kind: refChannel, name: name, pos: f.pos(it.node), field: it.field})
 			}
 		}
-		if len(items) > 0 && len(n.Channels) < 2 {
+		if len(n.Channels) < 2 {
 			f.errorf(v.node, v.field, "a failover list needs at least two channels (for one, use channel:)")
 		}
 		if len(n.Channels) > 0 {
@@ -127,11 +127,14 @@ func (f *file) notify(r *Rule, s *Step, e entry, prefix string) {
 		if d, ok := f.duration(v); ok {
 			if len(n.Channels) < 2 {
 				f.errorf(v.node, v.field, "within bounds how long each channel of a failover list (channels:) gets; it needs channels:")
-			} else if d <= 0 {
-				f.errorf(v.node, v.field, "within must be positive")
 			}
 			n.Within = d
 		}
+	} else if len(n.Channels) >= 2 {
+		// Without a deadline, a message waiting behind an open circuit
+		// (postponed, never dead) would hold the step forever.
+		v, _ := m.get("channels")
+		f.errorf(v.keyNode, v.field, "a failover list needs within: (how long each channel gets before the next is tried), e.g. within: 2m")
 	}
 	if v, ok := m.get("to"); ok {
 		n.To = f.templateList(v, prefix+".to")

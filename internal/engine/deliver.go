@@ -36,41 +36,53 @@ func (e *Engine) deliver(j store.MessageJob) {
 	if m.RunID != "" && e.isCancelled(m.RunID) {
 		return // the run was cancelled; the store has suppressed the message
 	}
-	sender := cur.Senders[m.Channel]
-	br := e.policy.breaker(cfg, m.Channel)
-	if sender != nil && !e.gate(cfg, j, br) {
-		return
+	if e.isCancelled(m.ID) {
+		return // superseded by a failover step: the store has suppressed it
 	}
+	sender := cur.Senders[m.Channel]
 	start := e.now()
 	var rc *channel.Receipt
 	var err error
+	// Prepare before the gate, so that a message that cannot be sent
+	// never holds a circuit's probe.
+	cm := &channel.Message{
+		ID: m.ID, IdempotencyKey: m.ID, Attempt: number, EventType: j.EventType,
+		EventID: m.EventID, Key: m.Key, To: m.Recipient,
+	}
 	if sender == nil {
 		err = channel.Permanent("no_channel", 0, errors.New("channel "+m.Channel+" is not configured"))
-	} else {
-		cm := &channel.Message{
-			ID: m.ID, IdempotencyKey: m.ID, Attempt: number, EventType: j.EventType,
-			EventID: m.EventID, Key: m.Key, To: m.Recipient,
+	} else if len(m.Content) > 0 {
+		if uerr := json.Unmarshal(m.Content, &cm.Content); uerr != nil {
+			err = channel.Permanent("bad_content", 0, uerr)
 		}
-		if len(m.Content) > 0 {
-			if uerr := json.Unmarshal(m.Content, &cm.Content); uerr != nil {
-				err = channel.Permanent("bad_content", 0, uerr)
-			}
+	}
+	if err == nil {
+		br := e.policy.breaker(cfg, m.Channel)
+		if !e.gate(cfg, j, br) {
+			return
 		}
-		if err == nil {
-			fit(cfg.Channels[m.Channel], sender, &cm.Content)
-			if d, ok := sender.(channel.Describer); ok && d.Capabilities().Update && m.Key != "" {
-				cm.PreviousIDs, _ = e.store.ProviderIDs(e.ctx, m.Channel, m.Key, 5)
-			}
-			ctx, cancel := context.WithTimeout(e.ctx, e.attemptTimeout(cfg, m.Channel))
-			rc, err = sender.Send(ctx, cm)
-			cancel()
-			if e.ctx.Err() != nil {
-				// Shutdown cut the attempt short: it says nothing about
-				// the provider. Record nothing; the lease lapses and the
-				// message is sent again after a restart.
-				return
-			}
-			e.observe(br, m.Channel, err)
+		start = e.now()
+		fit(cfg.Channels[m.Channel], sender, &cm.Content)
+		if d, ok := sender.(channel.Describer); ok && d.Capabilities().Update && m.Key != "" {
+			cm.PreviousIDs, _ = e.store.ProviderIDs(e.ctx, m.Channel, m.Key, 5)
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, e.attemptTimeout(cfg, m.Channel))
+		rc, err = sender.Send(ctx, cm)
+		cancel()
+		if e.ctx.Err() != nil {
+			// Shutdown cut the attempt short: it says nothing about the
+			// provider. Record nothing; the lease lapses and the message
+			// is sent again after a restart.
+			br.Neutral()
+			return
+		}
+		e.observe(br, m.Channel, err)
+		var ce *channel.Error
+		if errors.As(err, &ce) && ce.Reason == channel.ReasonCircuitOpen {
+			// Not sent at all: wait for the first provider's probe
+			// without using up an attempt.
+			e.postpone(m, j.Lease.Token, e.now().Add(ce.After), "circuit open")
+			return
 		}
 	}
 	end := e.now()

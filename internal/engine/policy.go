@@ -56,9 +56,11 @@ func (p *policies) breaker(cfg *config.Config, name string) *breaker.Breaker {
 	return b
 }
 
-// slot reserves the next slot for a destination paced at every interval
-// and returns when it is.
-func (p *policies) slot(key string, every time.Duration, now time.Time) time.Time {
+// slot returns the next free slot of a destination paced at every
+// interval. It books the slot only when it is at most maxWait away (the
+// caller will wait for it and send); a message that must come back
+// later books nothing, or each return would push its own slot further.
+func (p *policies) slot(key string, every, maxWait time.Duration, now time.Time) (at time.Time, booked bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.slots) > 10000 {
@@ -68,12 +70,15 @@ func (p *policies) slot(key string, every time.Duration, now time.Time) time.Tim
 			}
 		}
 	}
-	at := now
+	at = now
 	if next, ok := p.slots[key]; ok && next.After(now) {
 		at = next
 	}
+	if at.Sub(now) > maxWait {
+		return at, false
+	}
 	p.slots[key] = at.Add(every)
-	return at
+	return at, true
 }
 
 // CircuitStatus is a channel's circuit as the API shows it.
@@ -139,15 +144,15 @@ func (e *Engine) gate(cfg *config.Config, j store.MessageJob, b *breaker.Breaker
 	if ch == nil || ch.Pace <= 0 {
 		return true
 	}
-	at := e.policy.slot(m.Channel+"\x00"+m.Recipient, ch.Pace, now)
-	wait := at.Sub(now)
-	if wait <= 0 {
-		return true
-	}
-	if wait > maxPaceSleep {
+	at, booked := e.policy.slot(m.Channel+"\x00"+m.Recipient, ch.Pace, maxPaceSleep, now)
+	if !booked {
 		b.Neutral() // if this was the probe, let another message probe
 		e.postpone(m, j.Lease.Token, at, "paced")
 		return false
+	}
+	wait := at.Sub(now)
+	if wait <= 0 {
+		return true
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -155,6 +160,7 @@ func (e *Engine) gate(cfg *config.Config, j store.MessageJob, b *breaker.Breaker
 	case <-t.C:
 		return true
 	case <-e.ctx.Done():
+		b.Neutral()
 		return false
 	}
 }
@@ -176,6 +182,13 @@ func (e *Engine) postpone(m *herald.Message, token string, until time.Time, why 
 // message do not.
 func (e *Engine) observe(b *breaker.Breaker, name string, err error) {
 	now := e.now()
+	var ce *channel.Error
+	if errorsAs(err, &ce) && ce.Reason == channel.ReasonCircuitOpen {
+		// A failover channel whose providers are all paused: the channel
+		// itself is not failing.
+		b.Neutral()
+		return
+	}
 	if err == nil {
 		b.Success(now)
 	} else {

@@ -76,6 +76,11 @@ func (e *Engine) commitStep(run *herald.Run, out *store.StepOutcome, hands []han
 		e.logger.Error("commit run step", "run", run.ID, "err", err)
 		return
 	}
+	if len(out.Supersede) > 0 {
+		// Superseded messages may already wait in a pool's queue here:
+		// drop them there too.
+		e.MarkCancelled(out.Supersede...)
+	}
 	if out.Status.Final() {
 		e.metrics.runsFinished.WithLabelValues(string(out.Status)).Inc()
 		if out.Status == herald.RunFailed {
@@ -144,6 +149,7 @@ func (e *Engine) runSteps(j *store.RunJob, out *store.StepOutcome, hands *[]hand
 			}
 			if !ok {
 				st.Steps[s.Name] = map[string]any{"skipped": true}
+				delete(st.Steps, failoverKey(s.Name))
 				step++
 				continue
 			}

@@ -77,7 +77,8 @@ func New(s Settings) *Breaker {
 // Allow reports whether a message may be sent now. When it may not, until
 // is when to try again. A true answer in the open state makes the caller
 // the probe: it must report its outcome with Success or Failure (or
-// Release if it did not send after all).
+// Neutral if it did not send after all, or the outcome says nothing of
+// the provider's health).
 func (b *Breaker) Allow(now time.Time) (ok bool, until time.Time) {
 	if b == nil || b.s.Failures < 0 {
 		return true, time.Time{}

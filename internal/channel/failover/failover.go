@@ -125,7 +125,7 @@ func (f *Sender) Send(ctx context.Context, m *channel.Message) (*channel.Receipt
 	var after time.Duration
 	tried := 0
 	var soonest time.Time
-	for _, p := range f.providers {
+	for i, p := range f.providers {
 		if ctx.Err() != nil {
 			break
 		}
@@ -139,7 +139,15 @@ func (f *Sender) Send(ctx context.Context, m *channel.Message) (*channel.Receipt
 			continue
 		}
 		tried++
-		rc, err := p.sender.Send(ctx, m)
+		// Each provider gets a share of what is left of the attempt, so
+		// one that hangs cannot use up the time of those after it.
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			left := len(f.providers) - i
+			pctx, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(left))
+		}
+		rc, err := p.sender.Send(pctx, m)
+		cancel()
 		if err == nil {
 			p.breaker.Success(f.now())
 			if rc == nil {
@@ -175,7 +183,7 @@ func (f *Sender) Send(ctx context.Context, m *channel.Message) (*channel.Receipt
 	case tried > 0 && allPermanent:
 		return nil, channel.Permanent("all_providers", 0, errors.New(text))
 	case tried == 0 && !soonest.IsZero():
-		return nil, channel.RetryAfter("all_circuits_open", 0, max(soonest.Sub(f.now()), time.Second), errors.New(text))
+		return nil, channel.RetryAfter(channel.ReasonCircuitOpen, 0, max(soonest.Sub(f.now()), time.Second), errors.New(text))
 	case after > 0:
 		return nil, channel.RetryAfter("all_providers", 0, after, errors.New(text))
 	}

@@ -141,3 +141,46 @@ func TestSettings(t *testing.T) {
 		t.Errorf("capabilities %+v, want the shortest limit (100)", c)
 	}
 }
+
+// hang is a provider that never answers: it returns when its context ends.
+type hang struct{}
+
+func (hang) Send(ctx context.Context, m *channel.Message) (*channel.Receipt, error) {
+	<-ctx.Done()
+	return nil, channel.ClassifyNetError(ctx.Err())
+}
+
+// TestFailoverHangingPrimary: a primary that hangs gets its share of the
+// attempt's time, not all of it; the secondary still delivers.
+func TestFailoverHangingPrimary(t *testing.T) {
+	b := &fake{id: "idb"}
+	s, err := New(&Settings{Providers: []string{"a", "b"}}, map[string]channel.Sender{"a": hang{}, "b": b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rc, err := s.Send(ctx, &channel.Message{ID: "m"})
+	if err != nil || rc.ProviderID != "b:idb" {
+		t.Fatalf("Send = %+v, %v; want delivered by b", rc, err)
+	}
+}
+
+// TestFailoverAllOpen: with every provider's circuit open, the error says
+// so (the engine postpones such a message without using an attempt).
+func TestFailoverAllOpen(t *testing.T) {
+	down := channel.Retryable("timeout", 0, errors.New("timeout"))
+	a, b := &fake{errs: []error{down}}, &fake{errs: []error{down}}
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	s, _ := New(&Settings{Providers: []string{"a", "b"}, Failures: 1, Cooldown: time.Minute}, map[string]channel.Sender{"a": a, "b": b})
+	s.now = func() time.Time { return now }
+	s.Send(context.Background(), &channel.Message{ID: "m"})
+	_, err := s.Send(context.Background(), &channel.Message{ID: "m"})
+	var ce *channel.Error
+	if !errors.As(err, &ce) || ce.Reason != channel.ReasonCircuitOpen || ce.After != time.Minute {
+		t.Fatalf("Send with every circuit open = %v, want %s after 1m", err, channel.ReasonCircuitOpen)
+	}
+	if a.n() != 1 || b.n() != 1 {
+		t.Errorf("providers called %d and %d times, want once each", a.n(), b.n())
+	}
+}
