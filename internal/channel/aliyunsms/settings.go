@@ -189,23 +189,14 @@ func FromURL(raw string, settings any) error {
 // Alibaba's SendSms reference have it), or an 11-digit mainland China
 // mobile number starting with 1, sent as it is.
 func phoneNumber(v string) (string, bool) {
-	if len(v) == 11 && v[0] == '1' && digits(v) {
+	if len(v) == 11 && v[0] == '1' && channel.Digits(v) {
 		return v, true
 	}
-	if len(v) < 9 || len(v) > 16 || v[0] != '+' || v[1] == '0' || !digits(v[1:]) {
+	if len(v) < 9 || len(v) > 16 || v[0] != '+' || v[1] == '0' || !channel.Digits(v[1:]) {
 		return "", false
 	}
 	if strings.HasPrefix(v, "+86") {
 		return v, true
 	}
 	return v[1:], true
-}
-
-func digits(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return false
-		}
-	}
-	return v != ""
 }

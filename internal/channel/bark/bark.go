@@ -16,14 +16,12 @@
 package bark
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/herald-notify/herald/internal/channel"
 	"github.com/herald-notify/herald/internal/channel/httpcall"
@@ -125,8 +123,8 @@ func (b *Sender) Send(ctx context.Context, m *channel.Message) (*channel.Receipt
 func (b *Sender) body(m *channel.Message, key, text string) ([]byte, error) {
 	p := push{
 		DeviceKey: key,
-		Title:     truncateBytes(m.Subject, maxTitleBytes),
-		Body:      truncateBytes(text, MaxBodyBytes),
+		Title:     channel.TruncateBytes(m.Subject, maxTitleBytes),
+		Body:      channel.TruncateBytes(text, MaxBodyBytes),
 		Level:     Level(m.Priority),
 		Sound:     b.s.Sound,
 		Group:     b.s.Group,
@@ -254,18 +252,5 @@ func classify(resp *httpcall.Response, secrets ...string) error {
 // oneLine cuts s to a short single line for an error text.
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	return truncateBytes(s, 200)
-}
-
-// truncateBytes cuts s to at most max bytes on a rune boundary, ending
-// with channel.Ellipsis when it was cut.
-func truncateBytes(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max - len(channel.Ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return string(bytes.TrimRight([]byte(s[:cut]), " \t\r\n")) + channel.Ellipsis
+	return channel.TruncateBytes(s, 200)
 }

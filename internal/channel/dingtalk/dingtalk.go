@@ -225,7 +225,7 @@ func (d *Sender) bodies(m *channel.Message) ([][]byte, error) {
 			b.Text.Content = content
 			v = b
 		}
-		body, err := marshal(v)
+		body, err := channel.MarshalJSON(v)
 		if err != nil {
 			return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("dingtalk: encode message: %w", err))
 		}
@@ -264,7 +264,7 @@ func (d *Sender) mentions(to string) mentionSet {
 		case v == "":
 		case strings.EqualFold(v, "all") || strings.EqualFold(v, "@all"):
 			ms.at.IsAtAll = true
-		case isPhone(v):
+		case channel.LooksLikePhone(v):
 			ms.at.AtMobiles = appendNew(ms.at.AtMobiles, normalizePhone(v))
 		default:
 			ms.at.AtUserIDs = appendNew(ms.at.AtUserIDs, strings.TrimPrefix(v, "@"))
@@ -317,20 +317,11 @@ func title(subject, text string) string {
 	return channel.Truncate(t, 100)
 }
 
-// marshal encodes v without HTML escaping, so that "<" and "&" stay one
-// byte each and the byte limit holds on the wire as it does in the text.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // truncateBytes cuts text so that it is at most max bytes of UTF-8, on a
 // rune boundary, ending with channel.Ellipsis when it was cut.
+// It is not channel.TruncateBytes because the two differ on invalid UTF-8
+// (here an invalid byte counts as utf8.RuneLen(utf8.RuneError), 3 bytes),
+// which error bodies quoted from the provider may hold.
 func truncateBytes(text string, max int) string {
 	if len(text) <= max {
 		return text

@@ -65,7 +65,7 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("format %q is not text or markdown", s.Format)
 	}
 	for i, m := range s.AtMobiles {
-		if !isPhone(m) {
+		if !channel.LooksLikePhone(m) {
 			return fmt.Errorf("at_mobiles[%d] %q is not a phone number", i, m)
 		}
 	}
@@ -153,7 +153,7 @@ func fromAppriseURL(raw string, s *Settings) error {
 		if seg == "" {
 			continue
 		}
-		if !isPhone(seg) {
+		if !channel.LooksLikePhone(seg) {
 			return fmt.Errorf("dingtalk: path segment %d is not a phone number to @-mention", i+1)
 		}
 		mobiles = append(mobiles, normalizePhone(seg))
@@ -170,7 +170,7 @@ func fromAppriseURL(raw string, s *Settings) error {
 				if m = strings.TrimSpace(m); m == "" {
 					continue
 				}
-				if !isPhone(m) {
+				if !channel.LooksLikePhone(m) {
 					return fmt.Errorf("dingtalk: to: %q is not a phone number", truncate(m, 20))
 				}
 				mobiles = append(mobiles, normalizePhone(m))
@@ -262,23 +262,6 @@ func tokenChars(v string) bool {
 		}
 	}
 	return true
-}
-
-// isPhone reports whether v looks like a phone number: an optional '+',
-// then digits with optional spaces, dashes or parentheses, 5 to 15 digits.
-func isPhone(v string) bool {
-	v = strings.TrimPrefix(strings.TrimSpace(v), "+")
-	digits := 0
-	for _, c := range v {
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == ' ', c == '-', c == '(', c == ')':
-		default:
-			return false
-		}
-	}
-	return digits >= 5 && digits <= 15
 }
 
 // normalizePhone keeps the digits of a phone number, as Apprise does and

@@ -193,7 +193,7 @@ type answer struct {
 
 // call makes one request and classifies Discord's answer.
 func (c *Sender) call(ctx context.Context, method, target string, q url.Values, p payload) (*channel.Receipt, error) {
-	body, err := marshal(p)
+	body, err := channel.MarshalJSON(p)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("discord: encode: %w", err))
 	}
@@ -266,16 +266,4 @@ func secondsToDuration(s float64) time.Duration {
 		s = maxSeconds
 	}
 	return time.Duration(math.Ceil(s*1000)) * time.Millisecond
-}
-
-// marshal encodes v without escaping <, > and &, which Discord's Markdown
-// uses for mentions (<@id>) and which would otherwise travel as \u003c.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -32,7 +32,6 @@
 package feishu
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -230,11 +229,11 @@ func (f *Sender) bodies(m *channel.Message, ts int64, sign string) ([][]byte, er
 		}
 		build := func(text string) ([]byte, error) {
 			if format == FormatPost {
-				return marshal(f.postMessage(sig, m.Subject, text, mentions))
+				return channel.MarshalJSON(f.postMessage(sig, m.Subject, text, mentions))
 			}
 			b := textBody{signature: sig, MsgType: "text"}
 			b.Content.Text = text + atTags(mentions)
-			return marshal(b)
+			return channel.MarshalJSON(b)
 		}
 		body, err := fit(text, build)
 		if err != nil {
@@ -341,7 +340,7 @@ func rawBody(data json.RawMessage, sig signature) (body []byte, ok bool, err err
 		obj["timestamp"], _ = json.Marshal(sig.Timestamp)
 		obj["sign"], _ = json.Marshal(sig.Sign)
 	}
-	body, err = marshal(obj)
+	body, err = channel.MarshalJSON(obj)
 	return body, true, err
 }
 
@@ -354,20 +353,11 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// marshal encodes v without HTML escaping, so that "<" and "&" stay one
-// byte each on the wire, as they are counted.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // truncateBytes cuts text so that it is at most max bytes of UTF-8, on a
 // rune boundary, ending with channel.Ellipsis when it was cut.
+// It is not channel.TruncateBytes because the two differ on invalid UTF-8
+// (here an invalid byte counts as utf8.RuneLen(utf8.RuneError), 3 bytes),
+// which error bodies quoted from the provider may hold.
 func truncateBytes(text string, max int) string {
 	if len(text) <= max {
 		return text

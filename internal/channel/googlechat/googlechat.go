@@ -193,7 +193,7 @@ func cardsOf(data json.RawMessage) (json.RawMessage, error) {
 
 // post makes one webhook call and classifies the answer.
 func (c *Sender) post(ctx context.Context, target string, p payload) (*channel.Receipt, error) {
-	body, err := marshal(p)
+	body, err := channel.MarshalJSON(p)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("googlechat: encode: %w", err))
 	}
@@ -285,17 +285,4 @@ func parseProtoDuration(s string) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(f * float64(time.Second)), true
-}
-
-// marshal encodes v without escaping <, > and &, which Google Chat text
-// uses for links (<url|label>) and mentions and which would otherwise
-// travel as \u003c.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

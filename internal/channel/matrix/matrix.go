@@ -260,7 +260,7 @@ func (x *Sender) content(subject, text, htmlBody string) (*content, error) {
 		return c
 	}
 	size := func(c *content) int {
-		b, _ := encode(c)
+		b, _ := channel.MarshalJSON(c)
 		return len(b)
 	}
 	c := build(text, true)
@@ -335,7 +335,7 @@ func escape(s string) string {
 
 // send PUTs one event.
 func (x *Sender) send(ctx context.Context, room, txn string, c *content) (*channel.Receipt, error) {
-	body, err := encode(c)
+	body, err := channel.MarshalJSON(c)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("matrix: encode event: %w", err))
 	}
@@ -438,15 +438,4 @@ func classify(op string, resp *httpcall.Response) error {
 		out.Class, out.Reason = channel.ClassPermanent, "too_large"
 	}
 	return &out
-}
-
-// encode marshals v without HTML escapes (formatted_body is HTML).
-func encode(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

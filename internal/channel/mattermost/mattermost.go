@@ -161,7 +161,7 @@ func richFields(data json.RawMessage) (*payload, error) {
 
 // post makes one webhook call and classifies the answer.
 func (c *Sender) post(ctx context.Context, p payload) (*channel.Receipt, error) {
-	body, err := marshal(p)
+	body, err := channel.MarshalJSON(p)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("mattermost: encode: %w", err))
 	}
@@ -219,16 +219,4 @@ func Classify(err error, id string) error {
 		out.Class, out.After = channel.ClassPermanent, 0
 	}
 	return &out
-}
-
-// marshal encodes v without escaping <, > and &, which Markdown text uses
-// and which would otherwise travel as \u003c.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -21,7 +21,6 @@
 package ntfy
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -29,7 +28,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-notify/herald/internal/channel"
 	"github.com/herald-notify/herald/internal/channel/httpcall"
@@ -157,8 +155,8 @@ func (n *Sender) Send(ctx context.Context, m *channel.Message) (*channel.Receipt
 func (n *Sender) body(m *channel.Message, topic, text, seq string) ([]byte, error) {
 	p := publish{
 		Topic:      topic,
-		Message:    truncateBytes(text, MaxMessageBytes),
-		Title:      truncateBytes(m.Subject, MaxTitleBytes),
+		Message:    channel.TruncateBytes(text, MaxMessageBytes),
+		Title:      channel.TruncateBytes(m.Subject, MaxTitleBytes),
 		Tags:       n.s.Tags,
 		Priority:   Priority(m.Priority),
 		Actions:    n.s.Actions,
@@ -282,17 +280,4 @@ func Priority(p int) int {
 		return 5
 	}
 	return p
-}
-
-// truncateBytes cuts s to at most max bytes on a rune boundary, ending
-// with channel.Ellipsis when it was cut.
-func truncateBytes(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max - len(channel.Ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return string(bytes.TrimRight([]byte(s[:cut]), " \t\r\n")) + channel.Ellipsis
 }

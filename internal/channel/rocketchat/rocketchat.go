@@ -160,7 +160,7 @@ type answer struct {
 
 // post makes one webhook call and classifies the answer.
 func (c *Sender) post(ctx context.Context, p payload) (*channel.Receipt, error) {
-	body, err := marshal(p)
+	body, err := channel.MarshalJSON(p)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("rocketchat: encode: %w", err))
 	}
@@ -190,16 +190,4 @@ func (c *Sender) post(ctx context.Context, p payload) (*channel.Receipt, error) 
 		}, c.secrets...)
 	}
 	return &channel.Receipt{StatusCode: resp.StatusCode, Response: resp.Body, Delivered: true}, nil
-}
-
-// marshal encodes v without escaping <, > and &, which Markdown text uses
-// and which would otherwise travel as \u003c.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -226,7 +226,7 @@ func splitID(id string) (ch, ts string, ok bool) {
 
 // hook posts p to the incoming webhook.
 func (c *Sender) hook(ctx context.Context, p payload) (*channel.Receipt, error) {
-	body, err := marshal(p)
+	body, err := channel.MarshalJSON(p)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("slack: encode: %w", err))
 	}
@@ -247,7 +247,7 @@ func (c *Sender) hook(ctx context.Context, p payload) (*channel.Receipt, error) 
 
 // call posts p to a Web API method and reads Slack's "ok"/"error".
 func (c *Sender) call(ctx context.Context, url string, p payload) (*channel.Receipt, error) {
-	body, err := marshal(p)
+	body, err := channel.MarshalJSON(p)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("slack: encode: %w", err))
 	}
@@ -284,18 +284,6 @@ func (c *Sender) call(ctx context.Context, url string, p payload) (*channel.Rece
 		id = a.Channel + "/" + a.TS
 	}
 	return &channel.Receipt{ProviderID: id, StatusCode: resp.StatusCode, Response: resp.Body, Delivered: true}, nil
-}
-
-// marshal encodes v without escaping <, > and &, which Slack's mrkdwn
-// uses for links and mentions and which would otherwise travel as \u003c.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // withCodeReason puts Slack's error code (a webhook's plain-text body, a

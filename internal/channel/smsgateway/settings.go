@@ -150,7 +150,7 @@ func (s *Settings) Validate() error {
 	if s.MaxLength < 0 {
 		return errors.New("max_length must not be negative")
 	}
-	if s.To != "" && !s.AnyRecipient && !validE164(s.To) {
+	if s.To != "" && !s.AnyRecipient && !channel.ValidE164(s.To) {
 		return fmt.Errorf("to %q is not an E.164 phone number (set any_recipient for other formats)", s.To)
 	}
 	if s.IDField != "" && (strings.HasPrefix(s.IDField, ".") || strings.HasSuffix(s.IDField, ".") || strings.Contains(s.IDField, "..")) {
@@ -210,20 +210,6 @@ func validToken(s string) bool {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
 		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validE164 reports whether v is "+" followed by 8 to 15 digits, the first
-// not zero.
-func validE164(v string) bool {
-	if len(v) < 9 || len(v) > 16 || v[0] != '+' || v[1] == '0' {
-		return false
-	}
-	for i := 1; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
 			return false
 		}
 	}

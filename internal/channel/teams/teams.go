@@ -161,7 +161,7 @@ func (t *Sender) Send(ctx context.Context, m *channel.Message) (*channel.Receipt
 // bodies returns the request bodies for m, each within MaxBodyBytes.
 func (t *Sender) bodies(m *channel.Message) ([][]byte, error) {
 	if card, ok := adaptiveCard(m.Data); ok {
-		body, err := encode(t.envelope(card))
+		body, err := channel.MarshalJSON(t.envelope(card))
 		if err != nil {
 			return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("teams: encode card: %w", err))
 		}
@@ -200,7 +200,7 @@ func (t *Sender) bodies(m *channel.Message) ([][]byte, error) {
 // channel.Truncate) as little as needed to stay within MaxBodyBytes.
 func (t *Sender) fit(subject, text string, facts []fact) ([]byte, error) {
 	build := func(text string) ([]byte, error) {
-		b, err := encode(t.envelope(t.card(subject, text, facts)))
+		b, err := channel.MarshalJSON(t.envelope(t.card(subject, text, facts)))
 		if err != nil {
 			return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("teams: encode card: %w", err))
 		}
@@ -356,17 +356,6 @@ func factSet(data json.RawMessage) []fact {
 		facts = append(facts, fact{Title: k, Value: s})
 	}
 	return facts
-}
-
-// encode marshals v without HTML escapes, which only grow the body.
-func encode(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // legacyFailure matches the text a legacy connector answers with a 200

@@ -224,18 +224,6 @@ func chatJSON(chat string) json.RawMessage {
 	return b
 }
 
-// encode marshals v without escaping <, > and & (the Bot API reads JSON,
-// not HTML, so the escapes only make the body harder to read).
-func encode(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
 // parseProviderID splits "<chat id>/<message id>".
 func parseProviderID(id string) (chat string, msg int64, ok bool) {
 	i := strings.LastIndexByte(id, '/')
@@ -253,7 +241,7 @@ func parseProviderID(id string) (chat string, msg int64, ok bool) {
 // call makes one Bot API request and turns the answer into a receipt or a
 // classified error.
 func (t *Sender) call(ctx context.Context, method string, req *sendRequest) (*channel.Receipt, error) {
-	body, err := encode(req)
+	body, err := channel.MarshalJSON(req)
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("telegram: encode request: %w", err))
 	}

@@ -60,7 +60,7 @@ func (s *Settings) Validate() error {
 		return errors.New("secret_key is required")
 	case s.SDKAppID == "":
 		return errors.New("sdk_app_id is required")
-	case !digits(s.SDKAppID):
+	case !channel.Digits(s.SDKAppID):
 		return fmt.Errorf("sdk_app_id %q is not a number", s.SDKAppID)
 	case strings.TrimSpace(s.TemplateID) == "":
 		return errors.New("template_id is required")
@@ -69,7 +69,7 @@ func (s *Settings) Validate() error {
 	case strings.ContainsAny(s.Region, " /\r\n"):
 		return fmt.Errorf("region %q is not a region name", s.Region)
 	}
-	if s.To != "" && !validE164(s.To) {
+	if s.To != "" && !channel.ValidE164(s.To) {
 		return fmt.Errorf("to %q is not an E.164 phone number (+ and 8 to 15 digits)", s.To)
 	}
 	if s.APIURL != "" {
@@ -139,7 +139,7 @@ func FromURL(raw string, settings any) error {
 		if out.To, err = url.PathUnescape(segs[3]); err != nil {
 			return errors.New("tencentsms: URL phone number has a malformed percent-escape")
 		}
-		if !validE164(out.To) {
+		if !channel.ValidE164(out.To) {
 			return fmt.Errorf("tencentsms: URL phone number %q is not E.164 (+ and 8 to 15 digits; write + as %%2B or leave it in)", out.To)
 		}
 	}
@@ -177,19 +177,4 @@ func FromURL(raw string, settings any) error {
 	}
 	*s = out
 	return nil
-}
-
-// validE164 reports whether v is "+" followed by 8 to 15 digits, the first
-// not zero: the form PhoneNumberSet documents (+[country code][number]).
-func validE164(v string) bool {
-	return len(v) >= 9 && len(v) <= 16 && v[0] == '+' && v[1] != '0' && digits(v[1:])
-}
-
-func digits(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return false
-		}
-	}
-	return v != ""
 }

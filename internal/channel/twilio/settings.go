@@ -81,7 +81,7 @@ func (s *Settings) Validate() error {
 	if s.From != "" && !validSender(s.From) {
 		return fmt.Errorf("from %q is not an E.164 number, a short code or an alphanumeric sender ID", s.From)
 	}
-	if s.To != "" && !validE164(s.To) {
+	if s.To != "" && !channel.ValidE164(s.To) {
 		return fmt.Errorf("to %q is not an E.164 phone number (+ and 8 to 15 digits)", s.To)
 	}
 	if s.StatusCallback != "" {
@@ -155,7 +155,7 @@ func FromURL(raw string, settings any) error {
 			return errors.New("twilio: URL recipient has a malformed percent-escape")
 		}
 		to = phone(to)
-		if !validE164(to) {
+		if !channel.ValidE164(to) {
 			return fmt.Errorf("twilio: URL recipient %q is not a phone number (+ and 8 to 15 digits)", to)
 		}
 	}
@@ -239,24 +239,10 @@ func validSID(v, prefix string) bool {
 	return true
 }
 
-// validE164 reports whether v is "+" followed by 8 to 15 digits, the first
-// not zero.
-func validE164(v string) bool {
-	if len(v) < 9 || len(v) > 16 || v[0] != '+' || v[1] == '0' {
-		return false
-	}
-	for _, c := range v[1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // validSender reports whether v is a sender Twilio accepts in From for SMS:
 // an E.164 number, a short code, or an alphanumeric sender ID.
 func validSender(v string) bool {
-	if validE164(v) {
+	if channel.ValidE164(v) {
 		return true
 	}
 	digits, letters := 0, 0

@@ -112,7 +112,7 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) (*channel.Receipt
 	if to == "" {
 		return nil, channel.Permanent("no_recipient", 0, errors.New("twilio: the message has no recipient and the channel no default to"))
 	}
-	if !validE164(to) {
+	if !channel.ValidE164(to) {
 		return nil, channel.Permanent("invalid_recipient", 0, fmt.Errorf("twilio: recipient %q is not an E.164 phone number", to))
 	}
 	texts := m.Parts

@@ -44,7 +44,7 @@ func (s *Settings) Validate() error {
 	case !validSender(s.From):
 		return fmt.Errorf("from %q is not a phone number or an alphanumeric sender ID of at most 11 characters", s.From)
 	}
-	if s.To != "" && !validE164(s.To) {
+	if s.To != "" && !channel.ValidE164(s.To) {
 		return fmt.Errorf("to %q is not an E.164 phone number (+ and 8 to 15 digits)", s.To)
 	}
 	if s.APIURL != "" {
@@ -111,7 +111,7 @@ func FromURL(raw string, settings any) error {
 		if !strings.HasPrefix(to, "+") {
 			to = "+" + to
 		}
-		if !validE164(to) {
+		if !channel.ValidE164(to) {
 			return fmt.Errorf("vonage: URL recipient %q is not a phone number (8 to 15 digits)", to)
 		}
 		out.To = to
@@ -142,25 +142,10 @@ func FromURL(raw string, settings any) error {
 	return nil
 }
 
-// validE164 reports whether v is "+" followed by 8 to 15 digits, the first
-// not zero.
-func validE164(v string) bool {
-	return len(v) >= 9 && len(v) <= 16 && v[0] == '+' && v[1] != '0' && digits(v[1:])
-}
-
-func digits(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return false
-		}
-	}
-	return v != ""
-}
-
 // validSender reports whether v is a number (with or without "+") or an
 // alphanumeric sender ID of 1 to 11 letters, digits and spaces.
 func validSender(v string) bool {
-	if digits(strings.TrimPrefix(v, "+")) {
+	if channel.Digits(strings.TrimPrefix(v, "+")) {
 		n := len(strings.TrimPrefix(v, "+"))
 		return n >= 3 && n <= 15
 	}

@@ -61,7 +61,7 @@ func (s *Settings) Validate() error {
 		}
 	}
 	for i, m := range s.MentionedMobileList {
-		if m != "@all" && !isPhone(m) {
+		if m != "@all" && !channel.LooksLikePhone(m) {
 			return fmt.Errorf("mentioned_mobile_list[%d] %q is not a phone number or @all", i, m)
 		}
 	}
@@ -153,7 +153,7 @@ func fromAppriseURL(raw string, s *Settings) error {
 				case t == "":
 				case t == "@all":
 					s.MentionedList = append(s.MentionedList, t)
-				case isPhone(t):
+				case channel.LooksLikePhone(t):
 					s.MentionedMobileList = append(s.MentionedMobileList, normalizePhone(t))
 				default:
 					s.MentionedList = append(s.MentionedList, t)
@@ -222,23 +222,6 @@ func keyChars(v string) bool {
 		}
 	}
 	return true
-}
-
-// isPhone reports whether v looks like a phone number: an optional '+',
-// then digits with optional spaces, dashes or parentheses, 5 to 15 digits.
-func isPhone(v string) bool {
-	v = strings.TrimPrefix(strings.TrimSpace(v), "+")
-	digits := 0
-	for _, c := range v {
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == ' ', c == '-', c == '(', c == ')':
-		default:
-			return false
-		}
-	}
-	return digits >= 5 && digits <= 15
 }
 
 // normalizePhone keeps the digits of a phone number, as WeCom's examples

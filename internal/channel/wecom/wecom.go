@@ -175,7 +175,7 @@ func (w *Sender) bodies(m *channel.Message) ([][]byte, error) {
 	for _, t := range strings.Split(m.To, ",") {
 		switch t = strings.TrimSpace(t); {
 		case t == "":
-		case isPhone(t):
+		case channel.LooksLikePhone(t):
 			mobiles = appendNew(mobiles, normalizePhone(t))
 		default:
 			users = appendNew(users, t)
@@ -217,7 +217,7 @@ func (w *Sender) bodies(m *channel.Message) ([][]byte, error) {
 			b.Text.MentionedMobileList = mobiles
 			v = b
 		}
-		body, err := marshal(v)
+		body, err := channel.MarshalJSON(v)
 		if err != nil {
 			return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("wecom: encode message: %w", err))
 		}
@@ -247,20 +247,11 @@ func appendNew(list []string, v string) []string {
 	return append(list, v)
 }
 
-// marshal encodes v without HTML escaping, so that "<" and "&" stay one
-// byte each and the byte limit holds on the wire as it does in the text.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // truncateBytes cuts text so that it is at most max bytes of UTF-8, on a
 // rune boundary, ending with channel.Ellipsis when it was cut.
+// It is not channel.TruncateBytes because the two differ on invalid UTF-8
+// (here an invalid byte counts as utf8.RuneLen(utf8.RuneError), 3 bytes),
+// which error bodies quoted from the provider may hold.
 func truncateBytes(text string, max int) string {
 	if len(text) <= max {
 		return text
