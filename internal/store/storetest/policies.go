@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,5 +111,62 @@ func testNULInResume(t *testing.T, s store.Store) {
 	}
 	if run.Status != herald.RunRunning || !strings.Contains(string(run.State), `"call"`) {
 		t.Errorf("run after resume: %s %s", run.Status, run.State)
+	}
+}
+
+// testConcurrentDuplicates: many writers ingest the same producer keys
+// and Idempotency-Keys at the same moment; each key is stored once and
+// every writer is told the same event id.
+func testConcurrentDuplicates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const writers, keys = 8, 20
+	type answer struct {
+		key int
+		id  string
+		dup bool
+	}
+	answers := make(chan answer, writers*keys*2)
+	errs := make(chan error, writers*keys*2)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for k := range keys {
+				// Half by producer key, half by Idempotency-Key (with a
+				// different producer id each time).
+				ev := newEvent("dup", fmt.Sprintf("spec-%d", k), base)
+				if k%2 == 1 {
+					ev.SpecID = fmt.Sprintf("w%d-%d", w, k)
+					ev.IdempotencyKey = fmt.Sprintf("idem-%d", k)
+				}
+				res, err := s.Ingest(ctx, []store.IngestItem{{Event: ev}}, time.Hour)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				answers <- answer{key: k, id: res[0].EventID, dup: res[0].Duplicate}
+			}
+		})
+	}
+	wg.Wait()
+	close(answers)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ids := map[int]map[string]bool{}
+	stored := map[int]int{}
+	for a := range answers {
+		if ids[a.key] == nil {
+			ids[a.key] = map[string]bool{}
+		}
+		ids[a.key][a.id] = true
+		if !a.dup {
+			stored[a.key]++
+		}
+	}
+	for k := range keys {
+		if len(ids[k]) != 1 || stored[k] != 1 {
+			t.Errorf("key %d: %d distinct ids, stored %d times; want one event", k, len(ids[k]), stored[k])
+		}
 	}
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"WaitRace", testWaitRace},
 		{"PostponeAndSupersede", testPostponeAndSupersede},
 		{"NULInResume", testNULInResume},
+		{"ConcurrentDuplicates", testConcurrentDuplicates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
