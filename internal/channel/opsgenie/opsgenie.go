@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,7 +168,7 @@ func (o *Sender) request(m *channel.Message, text string) (string, []byte, error
 		return nil
 	}
 	action := ActionCreate
-	if matchAny(o.s.CloseTypes, m.EventType) {
+	if channel.MatchEventType(o.s.CloseTypes, m.EventType) {
 		action = ActionClose
 	}
 	if err := get("action", &action); err != nil {
@@ -337,20 +336,6 @@ func (o *Sender) priority(p int) string {
 	default:
 		return "P3"
 	}
-}
-
-// matchAny reports whether eventType matches one of patterns: path.Match,
-// or a prefix match for a pattern ending in "*".
-func matchAny(patterns []string, eventType string) bool {
-	for _, pat := range patterns {
-		if ok, _ := path.Match(pat, eventType); ok {
-			return true
-		}
-		if prefix, ok := strings.CutSuffix(pat, "*"); ok && !strings.ContainsAny(prefix, "*?[\\") && strings.HasPrefix(eventType, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // Alias returns key as an Opsgenie alias: unchanged when it fits in 512

@@ -32,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 
 	"github.com/herald-notify/herald/internal/channel"
@@ -295,30 +294,16 @@ func parseData(raw json.RawMessage) (fields map[string]json.RawMessage, other js
 
 // action returns the event action the settings choose for an event type.
 func (p *Sender) action(eventType string) string {
-	if matchAny(p.s.ResolveTypes, eventType) {
+	if channel.MatchEventType(p.s.ResolveTypes, eventType) {
 		return ActionResolve
 	}
-	if matchAny(p.s.AcknowledgeTypes, eventType) {
+	if channel.MatchEventType(p.s.AcknowledgeTypes, eventType) {
 		return ActionAcknowledge
 	}
 	if p.s.Action != "" {
 		return p.s.Action
 	}
 	return ActionTrigger
-}
-
-// matchAny reports whether eventType matches one of patterns: path.Match,
-// or a prefix match for a pattern ending in "*".
-func matchAny(patterns []string, eventType string) bool {
-	for _, pat := range patterns {
-		if ok, _ := path.Match(pat, eventType); ok {
-			return true
-		}
-		if prefix, ok := strings.CutSuffix(pat, "*"); ok && !strings.ContainsAny(prefix, "*?[\\") && strings.HasPrefix(eventType, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // severity returns the configured severity, or one derived from the
