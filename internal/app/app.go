@@ -53,6 +53,10 @@ type Options struct {
 	Schema string
 	// NoMigrate skips applying PostgreSQL migrations at start.
 	NoMigrate bool
+	// ClusterBeat is how often the node records itself in the cluster
+	// state and recomputes the cluster's configuration version (default
+	// 5s; tests shorten it).
+	ClusterBeat time.Duration
 	Logger    *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time

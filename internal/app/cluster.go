@@ -31,9 +31,8 @@ type eventTail interface {
 
 const (
 	// nodeBeat is how often a node records itself and its configuration
-	// version in the shared state; a node silent for nodeExpiry is gone.
+	// version in the shared state; a node silent for four beats is gone.
 	nodeBeat   = 5 * time.Second
-	nodeExpiry = 4 * nodeBeat
 	nodePrefix = "cluster/nodes/"
 	// tailEvery and tailLookback shape the heartbeat tail: events are
 	// re-read over a window wide enough for commits that finish late.
@@ -104,6 +103,13 @@ func newCluster(a *App, reg prometheus.Registerer) *cluster {
 	return c
 }
 
+func (c *cluster) beatEvery() time.Duration {
+	if d := c.app.opts.ClusterBeat; d > 0 {
+		return d
+	}
+	return nodeBeat
+}
+
 // setVersion records the configuration version this node now runs.
 func (c *cluster) setVersion(v string) {
 	c.mu.Lock()
@@ -115,7 +121,7 @@ func (c *cluster) setVersion(v string) {
 
 // run writes this node's record and recomputes the view until ctx ends.
 func (c *cluster) run(ctx context.Context) {
-	t := time.NewTicker(nodeBeat)
+	t := time.NewTicker(c.beatEvery())
 	defer t.Stop()
 	for {
 		c.beat(ctx)
@@ -150,7 +156,7 @@ func (c *cluster) beat(ctx context.Context) {
 		if json.Unmarshal(v, &r) != nil || r.Version == "" {
 			continue
 		}
-		if now.Sub(r.Seen) > nodeExpiry {
+		if now.Sub(r.Seen) > 4*c.beatEvery() {
 			if now.Sub(r.Seen) > 24*time.Hour {
 				// Long gone: forget it. (Best effort; any node may do it.)
 				_ = st.PutState(ctx, k, nil)
