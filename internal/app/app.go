@@ -57,7 +57,7 @@ type Options struct {
 	// state and recomputes the cluster's configuration version (default
 	// 5s; tests shorten it).
 	ClusterBeat time.Duration
-	Logger    *slog.Logger
+	Logger      *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Synchronous overrides the SQLite synchronous pragma (FULL default).
