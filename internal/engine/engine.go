@@ -428,7 +428,9 @@ func (e *Engine) Drained() bool {
 	}
 	e.mu.Unlock()
 	for _, p := range pools {
-		if q, r := p.depth(); q+r > 0 {
+		// A reservation is a job on its way: a claim that has committed
+		// but not been pushed yet is not idle.
+		if q, r := p.depth(); q+r+p.reservations() > 0 {
 			return false
 		}
 	}

@@ -166,6 +166,14 @@ func (p *pool) depth() (queued, running int) {
 	return len(p.queue), p.running
 }
 
+// reservations returns the slots reserved for jobs on their way (claimed
+// from the store, or created by a commit in flight) but not pushed yet.
+func (p *pool) reservations() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reserved
+}
+
 // stop stops taking new jobs and waits until the queued and running
 // ones are done. Call abandon to give up on the queued ones.
 func (p *pool) stop() {
