@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,5 +285,38 @@ func TestLoadNotFound(t *testing.T) {
 	const want = "testdata/nope: cannot read configuration: no such file or directory"
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
+	}
+}
+
+func TestStorageForms(t *testing.T) {
+	tests := []struct {
+		yaml   string
+		want   Storage
+		errSub string
+	}{
+		{yaml: "storage: {path: x.db}", want: Storage{Path: "x.db"}},
+		{yaml: "storage: postgres://h/db", want: Storage{Path: "data/herald.db", URL: "postgres://h/db"}},
+		{yaml: "storage: {url: 'postgres://h/db', schema: herald, max_conns: 4, migrate: false}",
+			want: Storage{Path: "data/herald.db", URL: "postgres://h/db", Schema: "herald", MaxConns: 4, NoMigrate: true}},
+		{yaml: "storage: {path: x.db, url: 'postgres://h/db'}", errSub: "not both"},
+		{yaml: "storage: {path: x.db, schema: s}", errSub: "apply to PostgreSQL"},
+		{yaml: "storage: {url: 'postgres://h/db', schema: Bad-Name}", errSub: "lower-case"},
+		{yaml: "storage: mysql://h/db", errSub: `"mysql" is not postgres://`},
+	}
+	for _, tt := range tests {
+		cfg, err := LoadSources([]Source{{Path: "s.yaml", Data: []byte(tt.yaml)}}, testOptions())
+		if tt.errSub != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errSub) {
+				t.Errorf("%s: error %v, want one containing %q", tt.yaml, err, tt.errSub)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.yaml, err)
+			continue
+		}
+		if cfg.Storage != tt.want {
+			t.Errorf("%s: storage %+v, want %+v", tt.yaml, cfg.Storage, tt.want)
+		}
 	}
 }

@@ -130,6 +130,7 @@ func (f *file) storage(e entry) {
 		return
 	}
 	m := f.mappingOf(e)
+	pathGiven := m.has("path")
 	if v, ok := m.get("path"); ok {
 		if p, ok := f.str(v); ok {
 			st.Path = p
@@ -137,7 +138,7 @@ func (f *file) storage(e entry) {
 	}
 	if v, ok := m.get("url"); ok {
 		if u, ok := f.str(v); ok {
-			if st.Path != "" {
+			if pathGiven {
 				f.errorf(v.node, v.field, "give either path (SQLite) or url (PostgreSQL), not both")
 			} else {
 				f.storageTarget(v, u)
