@@ -66,6 +66,7 @@ func Run(t *testing.T, p Provider) {
 	t.Run("HTTPClassification", func(t *testing.T) { TestHTTPClassification(t, p) })
 	t.Run("Redaction", func(t *testing.T) { TestRedaction(t, p) })
 	t.Run("ContextCancel", func(t *testing.T) { TestContextCancel(t, p) })
+	t.Run("LengthLimit", func(t *testing.T) { TestLengthLimit(t, p) })
 }
 
 func (p Provider) message() *channel.Message {
