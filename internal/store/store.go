@@ -346,3 +346,14 @@ type DigestRole struct {
 	Leader   string
 	ClosesAt time.Time
 }
+
+// DeriveSending reports a pending or failed message whose lease is held
+// (and unexpired) as "sending": that status is not stored, it is implied
+// by the lease. Backends apply it to every message they return.
+func DeriveSending(m *herald.Message, leaseToken string, now time.Time) {
+	if leaseToken != "" && !m.DueAt.IsZero() && m.DueAt.After(now) &&
+		(m.Status == herald.MessagePending || m.Status == herald.MessageFailed) {
+		m.Status = herald.MessageSending
+		m.DueAt = time.Time{}
+	}
+}

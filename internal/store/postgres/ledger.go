@@ -61,7 +61,7 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*store.EventView, erro
 				rows.Close()
 				return err
 			}
-			deriveSending(&m.Message, token, now)
+			store.DeriveSending(&m.Message, token, now)
 			v.Messages = append(v.Messages, m)
 			byID[m.ID] = m
 			ids = append(ids, m.ID)
@@ -88,16 +88,6 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*store.EventView, erro
 		return nil, classify(err)
 	}
 	return v, nil
-}
-
-// deriveSending reports a pending or failed message whose lease is held
-// (and unexpired) as "sending": the status is not stored, it is implied.
-func deriveSending(m *herald.Message, token string, now time.Time) {
-	if token != "" && !m.DueAt.IsZero() && m.DueAt.After(now) &&
-		(m.Status == herald.MessagePending || m.Status == herald.MessageFailed) {
-		m.Status = herald.MessageSending
-		m.DueAt = time.Time{}
-	}
 }
 
 type querier interface {
@@ -144,7 +134,7 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*herald.Message, []*
 	if err != nil {
 		return nil, nil, err
 	}
-	deriveSending(m, token, time.Now())
+	store.DeriveSending(m, token, time.Now())
 	atts, err := listAttempts(ctx, s.pool, `message_id = $1`, id)
 	if err != nil {
 		return nil, nil, classify(err)
@@ -209,7 +199,7 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*her
 		if err != nil {
 			return nil, "", err
 		}
-		deriveSending(m, token, f.Now)
+		store.DeriveSending(m, token, f.Now)
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {

@@ -60,7 +60,7 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*store.EventView, erro
 			rows.Close()
 			return nil, err
 		}
-		deriveSending(&m.Message, token, now)
+		store.DeriveSending(&m.Message, token, now)
 		v.Messages = append(v.Messages, m)
 		byID[m.ID] = m
 	}
@@ -75,16 +75,6 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*store.EventView, erro
 		m.AttemptList = atts
 	}
 	return v, nil
-}
-
-// deriveSending reports a pending or failed message whose lease is held
-// (and unexpired) as "sending": the status is not stored, it is implied.
-func deriveSending(m *herald.Message, token string, now time.Time) {
-	if token != "" && !m.DueAt.IsZero() && m.DueAt.After(now) &&
-		(m.Status == herald.MessagePending || m.Status == herald.MessageFailed) {
-		m.Status = herald.MessageSending
-		m.DueAt = time.Time{}
-	}
 }
 
 type querier interface {
@@ -131,7 +121,7 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*herald.Message, []*
 	if err != nil {
 		return nil, nil, err
 	}
-	deriveSending(m, token, time.Now())
+	store.DeriveSending(m, token, time.Now())
 	atts, err := listAttempts(ctx, s.rdb, id)
 	if err != nil {
 		return nil, nil, err
@@ -201,7 +191,7 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*her
 		if err != nil {
 			return nil, "", err
 		}
-		deriveSending(m, token, f.Now)
+		store.DeriveSending(m, token, f.Now)
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
