@@ -30,8 +30,19 @@ const (
 
 // Ingest implements store.Store. Concurrent ingests of the same producer
 // key or Idempotency-Key, on any node, are serialised by advisory locks
-// on those keys, so exactly one of them stores the event.
+// on those keys, so exactly one of them stores the event. Calls without
+// cancellations go through the group commit (see group.go).
 func (s *Store) Ingest(ctx context.Context, items []store.IngestItem, window time.Duration) ([]store.IngestResult, error) {
+	for i := range items {
+		if len(items[i].Cancels) > 0 {
+			return s.ingestAlone(ctx, items, window)
+		}
+	}
+	return s.group.ingest(ctx, items, window)
+}
+
+// ingestAlone stores items in a transaction of their own.
+func (s *Store) ingestAlone(ctx context.Context, items []store.IngestItem, window time.Duration) ([]store.IngestResult, error) {
 	var results []store.IngestResult
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error

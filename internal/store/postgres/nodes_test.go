@@ -156,3 +156,46 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestGroupFailureIsolated: calls gathered into one group transaction
+// stay all or nothing each: a call that fails (an event id that already
+// exists) fails alone, the calls committed beside it are stored.
+func TestGroupFailureIsolated(t *testing.T) {
+	s := pgtest.Open(t)
+	ctx := context.Background()
+	at := time.Now().UTC()
+	taken := herald.Event{ID: herald.NewIDAt(at), Source: "test", SpecID: "taken", Type: "x", Time: at, ReceivedAt: at}
+	if _, err := s.Ingest(ctx, []store.IngestItem{{Event: taken}}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const calls = 40
+	errs := make([]error, calls)
+	ids := make([]string, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
+			ev := herald.Event{ID: herald.NewIDAt(at), Source: "test", SpecID: fmt.Sprint("g", i), Type: "x", Time: at, ReceivedAt: at}
+			if i == 7 {
+				ev.ID = taken.ID // a primary key that exists: this call must fail
+			}
+			res, err := s.Ingest(ctx, []store.IngestItem{{Event: ev}}, time.Hour)
+			errs[i] = err
+			if err == nil {
+				ids[i] = res[0].EventID
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == 7 && err == nil:
+			t.Errorf("the call reusing an event id succeeded")
+		case i != 7 && err != nil:
+			t.Errorf("call %d failed beside the bad one: %v", i, err)
+		case i != 7:
+			if _, err := s.GetEvent(ctx, ids[i]); err != nil {
+				t.Errorf("call %d answered %s but it is not stored: %v", i, ids[i], err)
+			}
+		}
+	}
+}

@@ -40,6 +40,9 @@ var migrations embed.FS
 // Interface guard.
 var _ store.Store = (*Store)(nil)
 
+// errClosed is returned by ingests after Close.
+var errClosed = &herald.Error{Code: herald.EUNAVAILABLE, Message: "store is closed"}
+
 // Options tunes the store.
 type Options struct {
 	// Schema is the PostgreSQL schema Herald's tables live in (default
@@ -60,6 +63,7 @@ type Store struct {
 	channel string // the LISTEN/NOTIFY channel of this schema
 
 	wake   chan struct{}
+	group  *grouper
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 	once   sync.Once
@@ -127,6 +131,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger, opts Options) (*
 			return nil, err
 		}
 	}
+	s.group = newGrouper(s)
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.bg.Add(1)
@@ -344,6 +349,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops listening and closes the pool. It is idempotent.
 func (s *Store) Close() error {
 	s.once.Do(func() {
+		if s.group != nil {
+			s.group.close()
+		}
 		if s.cancel != nil {
 			s.cancel()
 		}
