@@ -159,7 +159,7 @@ func (c *cluster) beat(ctx context.Context) {
 		if now.Sub(r.Seen) > 4*c.beatEvery() {
 			if now.Sub(r.Seen) > 24*time.Hour {
 				// Long gone: forget it. (Best effort; any node may do it.)
-				_ = st.PutState(ctx, k, nil)
+				_ = st.DeleteState(ctx, k)
 			}
 			continue
 		}

@@ -108,6 +108,8 @@ type Store interface {
 	GetState(ctx context.Context, key string) ([]byte, error)
 	// PutState stores value under key, replacing any earlier value.
 	PutState(ctx context.Context, key string, value []byte) error
+	// DeleteState removes key (no error if it is absent).
+	DeleteState(ctx context.Context, key string) error
 	// ListState returns every key with the given prefix and its value.
 	ListState(ctx context.Context, prefix string) (map[string][]byte, error)
 

@@ -316,6 +316,12 @@ func (s *Store) Prune(ctx context.Context, before, keysBefore time.Time, limit i
 				return fmt.Errorf("postgres: prune: %w", err)
 			}
 		}
+		// Hits left behind by a run that ended meanwhile (a cancel racing
+		// an arriving event); the hits table stays small.
+		if _, err := tx.Exec(ctx, `DELETE FROM hits WHERE NOT EXISTS (SELECT 1 FROM runs r
+			WHERE r.id = hits.run_id AND r.status IN ('running', 'waiting'))`); err != nil {
+			return fmt.Errorf("postgres: prune hits: %w", err)
+		}
 		// Events old enough whose runs and messages are all settled, and
 		// that no open digest group still holds.
 		rows, err := tx.Query(ctx, `SELECT e.id FROM events e WHERE e.id < $1

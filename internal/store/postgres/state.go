@@ -38,6 +38,14 @@ func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
+// DeleteState implements store.Store.
+func (s *Store) DeleteState(ctx context.Context, key string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM state WHERE key = $1`, key); err != nil {
+		return classify(fmt.Errorf("postgres: delete state: %w", err))
+	}
+	return nil
+}
+
 // ListState implements store.Store.
 func (s *Store) ListState(ctx context.Context, prefix string) (map[string][]byte, error) {
 	rows, err := s.pool.Query(ctx, `SELECT key, value FROM state WHERE key >= $1 AND starts_with(key, $1)`, prefix)

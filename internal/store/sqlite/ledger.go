@@ -323,6 +323,12 @@ func (s *Store) Prune(ctx context.Context, before, keysBefore time.Time, limit i
 				return fmt.Errorf("sqlite: prune: %w", err)
 			}
 		}
+		// Hits left behind by a run that ended meanwhile (a cancel racing
+		// an arriving event); the hits table stays small.
+		if _, err := tx.Exec(`DELETE FROM hits WHERE NOT EXISTS (SELECT 1 FROM runs r
+			WHERE r.id = hits.run_id AND r.status IN ('running', 'waiting'))`); err != nil {
+			return fmt.Errorf("sqlite: prune hits: %w", err)
+		}
 		// Events old enough whose runs and messages are all settled, and
 		// that no open digest group still holds.
 		rows, err := tx.Query(`SELECT e.id FROM events e WHERE e.id < ?

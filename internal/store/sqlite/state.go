@@ -40,6 +40,16 @@ func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
 	})
 }
 
+// DeleteState implements store.Store.
+func (s *Store) DeleteState(ctx context.Context, key string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM state WHERE key = ?`, key); err != nil {
+			return fmt.Errorf("sqlite: delete state: %w", err)
+		}
+		return nil
+	})
+}
+
 // ListState implements store.Store.
 func (s *Store) ListState(ctx context.Context, prefix string) (map[string][]byte, error) {
 	// A range scan on the primary key: prefix <= key < prefix+"\xff".

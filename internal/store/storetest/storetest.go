@@ -631,6 +631,18 @@ func testState(t *testing.T, s store.Store) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListState (-want +got):\n%s", diff)
 	}
+	if err := s.DeleteState(ctx, "schedule/a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteState(ctx, "schedule/absent"); err != nil {
+		t.Errorf("deleting an absent key: %v", err)
+	}
+	if _, err := s.GetState(ctx, "schedule/a"); !isCode(err, herald.ENOTFOUND) {
+		t.Errorf("GetState after DeleteState: %v, want not found", err)
+	}
+	if got, _ := s.ListState(ctx, "schedule/"); len(got) != 1 {
+		t.Errorf("ListState after a delete: %v", got)
+	}
 }
 
 // testDigestConcurrent joins many runs of two keys at once: each key gets
