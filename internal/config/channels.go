@@ -36,6 +36,9 @@ func (f *file) channels(e entry) {
 
 func (f *file) channel(e entry) *Channel {
 	ch := &Channel{Name: e.key, Pos: f.pos(e.keyNode)}
+	if _, isList := e.node.(*ast.SequenceNode); isList {
+		return f.providerList(ch, e)
+	}
 	m := f.mappingOf(e)
 	if m == nil {
 		return ch
@@ -280,4 +283,36 @@ func (f *file) circuit(e entry, s *breaker.Settings) {
 		s.MaxCooldown, _ = f.duration(v)
 	}
 	m.finish("failures", "cooldown", "max_cooldown")
+}
+
+// providerList reads the short form of a failover channel, a list of
+// other channels tried in order: "sms: [twilio, aliyun]" means
+// "sms: {type: failover, providers: [twilio, aliyun]}".
+func (f *file) providerList(ch *Channel, e entry) *Channel {
+	ct, ok := f.l.opts.ChannelTypes["failover"]
+	if !ok || ct.New == nil {
+		f.errorf(e.node, e.field, "a list of channels needs the failover channel type")
+		return ch
+	}
+	items, _ := f.strs(e)
+	var names []string
+	for _, it := range items {
+		if name, ok := f.str(it); ok {
+			names = append(names, name)
+			f.l.refs = append(f.l.refs, ref{kind: refProvider, name: name, pos: f.pos(it.node), field: it.field, from: e.key})
+		}
+	}
+	ch.Type, ch.Settings = "failover", ct.New()
+	r, ok := ch.Settings.(interface{ SetChannelRefs([]string) })
+	if !ok {
+		f.errorf(e.node, e.field, "the failover channel type cannot take a list of channels")
+		return ch
+	}
+	r.SetChannelRefs(names)
+	if v, ok := ch.Settings.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			f.errorf(e.node, e.field, "%v", err)
+		}
+	}
+	return ch
 }

@@ -70,11 +70,26 @@ type logSettings struct {
 
 func testTypes() map[string]ChannelType {
 	return map[string]ChannelType{
-		"webhook": {New: func() any { return &webhookSettings{} }},
-		"email":   {New: func() any { return &emailSettings{} }, FromURL: emailFromURL},
-		"log":     {New: func() any { return &logSettings{} }},
-		"noop":    {},
+		"webhook":  {New: func() any { return &webhookSettings{} }},
+		"email":    {New: func() any { return &emailSettings{} }, FromURL: emailFromURL},
+		"log":      {New: func() any { return &logSettings{} }},
+		"noop":     {},
+		"failover": {New: func() any { return &failoverSettings{} }},
 	}
+}
+
+// failoverSettings stands in for a channel made of other channels.
+type failoverSettings struct {
+	Providers []string `yaml:"providers"`
+}
+
+func (s *failoverSettings) ChannelRefs() []string         { return s.Providers }
+func (s *failoverSettings) SetChannelRefs(names []string) { s.Providers = names }
+func (s *failoverSettings) Validate() error {
+	if len(s.Providers) < 2 {
+		return errors.New("providers: a failover channel needs at least two provider channels")
+	}
+	return nil
 }
 
 // testEnv is the environment the tests load with; the values are the

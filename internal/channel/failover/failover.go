@@ -33,6 +33,10 @@ type Settings struct {
 // configuration loader checks that they exist.
 func (s *Settings) ChannelRefs() []string { return s.Providers }
 
+// SetChannelRefs sets the providers from the short form of the
+// configuration, a list: "sms: [twilio, aliyun]".
+func (s *Settings) SetChannelRefs(names []string) { s.Providers = names }
+
 // Validate reports a failover channel without two providers.
 func (s *Settings) Validate() error {
 	if len(s.Providers) < 2 {
