@@ -218,8 +218,6 @@ func stepOutput(o *store.AttemptOutcome, rc *channel.Receipt) json.RawMessage {
 	return b
 }
 
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -119,10 +119,14 @@ func (e *Engine) waitFor(out *store.StepOutcome, messageID string, deadline time
 	out.DueAt = deadline
 }
 
+// num reads a number from run state: an int when the state was built in
+// this execution, a float64 once it went through JSON.
 func num(v any) float64 {
-	f, _ := v.(float64)
-	if i, ok := v.(int); ok {
-		return float64(i)
+	switch n := v.(type) {
+	case int:
+		return float64(n)
+	case float64:
+		return n
 	}
-	return f
+	return 0
 }

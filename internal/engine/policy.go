@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -183,23 +184,19 @@ func (e *Engine) postpone(m *herald.Message, token string, until time.Time, why 
 func (e *Engine) observe(b *breaker.Breaker, name string, err error) {
 	now := e.now()
 	var ce *channel.Error
-	if errorsAs(err, &ce) && ce.Reason == channel.ReasonCircuitOpen {
+	switch {
+	case err == nil:
+		b.Success(now)
+	case errors.As(err, &ce) && ce.Reason == channel.ReasonCircuitOpen:
 		// A failover channel whose providers are all paused: the channel
 		// itself is not failing.
 		b.Neutral()
 		return
-	}
-	if err == nil {
-		b.Success(now)
-	} else {
-		class := channel.ClassRetryable
-		var ce *channel.Error
-		if errorsAs(err, &ce) {
-			class = ce.Class
-		}
-		if class == channel.ClassPermanent {
-			b.Neutral()
-		} else if b.Failure(now) {
+	case ce != nil && ce.Class == channel.ClassPermanent:
+		b.Neutral()
+	default:
+		// Retryable or retry-after, or an unclassified error (retryable).
+		if b.Failure(now) {
 			e.logger.Warn("channel circuit opened: sending paused until a probe succeeds", "channel", name,
 				"next_probe", b.Status().NextProbe)
 		}
