@@ -60,11 +60,6 @@ func (s *Store) ingestAlone(ctx context.Context, items []store.IngestItem, windo
 // lookups pipelined in one batch, then every insert in another.
 func (s *Store) ingestTx(ctx context.Context, tx pgx.Tx, items []store.IngestItem, window time.Duration) ([]store.IngestResult, error) {
 	locks := ingestLocks(items, window)
-	for i := range items {
-		if len(items[i].Cancels) > 0 {
-			return s.ingestSeq(ctx, tx, items, window, locks)
-		}
-	}
 	// Round trip 1: the locks, then the lookups (a pipeline runs in order,
 	// so the lookups see what the lock holders committed).
 	b := &pgx.Batch{}
@@ -161,19 +156,42 @@ func (s *Store) ingestTx(ctx context.Context, tx pgx.Tx, items []store.IngestIte
 		keep[i] = true
 		results[i] = store.IngestResult{EventID: ev.ID}
 	}
-	// Round trip 2: every write, in order.
+	// Round trip 2: every write, in order. An item that cancels runs
+	// first sends what is queued, so its cancellation sees the runs that
+	// earlier items created, then goes on queueing.
 	b = &pgx.Batch{}
+	flush := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		err := tx.SendBatch(ctx, b).Close() // runs the callbacks in order
+		b = &pgx.Batch{}
+		if err != nil {
+			return fmt.Errorf("postgres: ingest: %w", err)
+		}
+		return nil
+	}
 	for _, id := range release {
 		b.Queue(qForgetKey, id)
 	}
-	wake := false
-	type hitAt struct{ item int }
-	var hits []hitAt
+	wake, woken := false, false
 	for i := range items {
 		if !keep[i] {
 			continue
 		}
 		it := &items[i]
+		if len(it.Cancels) > 0 {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			for _, c := range it.Cancels {
+				ids, err := s.cancelByKey(ctx, tx, c, &it.Event, it.Emitter)
+				if err != nil {
+					return nil, err
+				}
+				results[i].CancelledRuns = append(results[i].CancelledRuns, ids...)
+			}
+		}
 		args, err := eventArgs(&it.Event)
 		if err != nil {
 			return nil, err
@@ -186,60 +204,17 @@ func (s *Store) ingestTx(ctx context.Context, tx pgx.Tx, items []store.IngestIte
 			b.Queue(qInsRun, runArgs(&it.Runs[j])...)
 		}
 		for _, key := range it.WaitKeys {
-			queueHit(b, &it.Event, key, it.Emitter)
-			hits = append(hits, hitAt{item: i})
+			res := &results[i]
+			queueHit(b, &it.Event, key, it.Emitter, func(n int64) {
+				res.Woken += int(n)
+				woken = woken || n > 0
+			})
 		}
 	}
-	if wake {
-		b.Queue(qNotify, s.channel)
+	if err := flush(); err != nil {
+		return nil, err
 	}
-	if b.Len() == 0 {
-		return results, nil
-	}
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	for range release {
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("postgres: release idempotency key: %w", err)
-		}
-	}
-	woken := false
-	h := 0
-	for i := range items {
-		if !keep[i] {
-			continue
-		}
-		it := &items[i]
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("postgres: insert event: %w", err)
-		}
-		for range it.Runs {
-			if _, err := br.Exec(); err != nil {
-				return nil, fmt.Errorf("postgres: insert run: %w", err)
-			}
-		}
-		for range it.WaitKeys {
-			if _, err := br.Exec(); err != nil {
-				return nil, fmt.Errorf("postgres: record signal: %w", err)
-			}
-			tag, err := br.Exec()
-			if err != nil {
-				return nil, fmt.Errorf("postgres: wake waiting runs: %w", err)
-			}
-			results[hits[h].item].Woken += int(tag.RowsAffected())
-			woken = woken || tag.RowsAffected() > 0
-			h++
-		}
-	}
-	if wake {
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("postgres: notify: %w", err)
-		}
-	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("postgres: ingest: %w", err)
-	}
-	if woken && !wake {
+	if wake || woken {
 		if err := s.notify(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -267,110 +242,6 @@ func ingestLocks(items []store.IngestItem, window time.Duration) []string {
 	return locks
 }
 
-// ingestSeq is the statement-by-statement path, for items that cancel
-// runs (a cancellation must see the runs earlier items created).
-func (s *Store) ingestSeq(ctx context.Context, tx pgx.Tx, items []store.IngestItem, window time.Duration, locks []string) ([]store.IngestResult, error) {
-	if err := lockKeys(ctx, tx, locks); err != nil {
-		return nil, err
-	}
-	results := make([]store.IngestResult, len(items))
-	wake := false
-	for i := range items {
-		it := &items[i]
-		ev := &it.Event
-		if window > 0 {
-			orig, err := s.findDuplicate(ctx, tx, ev, window)
-			if err != nil {
-				return nil, err
-			}
-			if orig != "" {
-				results[i] = store.IngestResult{EventID: orig, Duplicate: true}
-				continue
-			}
-		}
-		res := store.IngestResult{EventID: ev.ID}
-		for _, c := range it.Cancels {
-			ids, err := s.cancelByKey(ctx, tx, c, ev, it.Emitter)
-			if err != nil {
-				return nil, err
-			}
-			res.CancelledRuns = append(res.CancelledRuns, ids...)
-		}
-		if err := insertEvent(ctx, tx, ev); err != nil {
-			return nil, err
-		}
-		for j := range it.Runs {
-			if it.Runs[j].Lease == nil {
-				wake = true
-			}
-			if err := insertRun(ctx, tx, &it.Runs[j]); err != nil {
-				return nil, err
-			}
-		}
-		for _, key := range it.WaitKeys {
-			n, err := s.hit(ctx, tx, ev, key, it.Emitter)
-			if err != nil {
-				return nil, err
-			}
-			res.Woken += n
-		}
-		if res.Woken > 0 {
-			wake = true
-		}
-		results[i] = res
-	}
-	if wake {
-		if err := s.notify(ctx, tx); err != nil {
-			return nil, err
-		}
-	}
-	return results, nil
-}
-
-// findDuplicate returns the id of an event with the same producer key or
-// Idempotency-Key received within the window. An Idempotency-Key seen
-// outside the window is released so the new event can take it.
-func (s *Store) findDuplicate(ctx context.Context, tx pgx.Tx, ev *herald.Event, window time.Duration) (string, error) {
-	cutoff := nanos(ev.ReceivedAt) - int64(window)
-	var id string
-	var at int64
-	if ev.IdempotencyKey != "" {
-		err := tx.QueryRow(ctx, qFindIdem, clean(ev.IdempotencyKey)).Scan(&id, &at)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return "", fmt.Errorf("postgres: find idempotency key: %w", err)
-		case at >= cutoff:
-			return id, nil
-		default:
-			if _, err := tx.Exec(ctx, qForgetKey, id); err != nil {
-				return "", fmt.Errorf("postgres: release idempotency key: %w", err)
-			}
-		}
-	}
-	err := tx.QueryRow(ctx, qFindSpec, clean(ev.Source), clean(ev.SpecID)).Scan(&id, &at)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("postgres: find event: %w", err)
-	case at >= cutoff:
-		return id, nil
-	}
-	return "", nil
-}
-
-func insertEvent(ctx context.Context, tx pgx.Tx, ev *herald.Event) error {
-	args, err := eventArgs(ev)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, qInsEvent, args...); err != nil {
-		return fmt.Errorf("postgres: insert event: %w", err)
-	}
-	return nil
-}
-
 // eventArgs are qInsEvent's arguments for ev.
 func eventArgs(ev *herald.Event) ([]any, error) {
 	ext, err := marshalOrNil(ev.Extensions, len(ev.Extensions) == 0)
@@ -388,13 +259,6 @@ func eventArgs(ev *herald.Event) ([]any, error) {
 	return []any{ev.ID, clean(ev.Source), clean(ev.SpecID), clean(ev.Type), clean(ev.Subject),
 		nanos(ev.Time), nanos(ev.ReceivedAt), clean(ev.DataContentType), clean(ev.DataSchema), data, ext,
 		nullString(ev.ParentID), chain, nullString(ev.IdempotencyKey)}, nil
-}
-
-func insertRun(ctx context.Context, tx pgx.Tx, nr *store.NewRun) error {
-	if _, err := tx.Exec(ctx, qInsRun, runArgs(nr)...); err != nil {
-		return fmt.Errorf("postgres: insert run: %w", err)
-	}
-	return nil
 }
 
 // runArgs are qInsRun's arguments for nr.

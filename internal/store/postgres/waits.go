@@ -7,36 +7,20 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/herald-notify/herald/internal/herald"
 	"github.com/herald-notify/herald/internal/store"
 )
 
-// hit gives ev to every run waiting for (ev.Type, key) and makes those
-// that are idle due now. It returns how many runs it woke. The caller
-// holds the advisory lock of (type, key), which completeWaits takes too,
-// so a run that starts waiting concurrently either is found here or
-// finds the signal there.
-func (s *Store) hit(ctx context.Context, tx pgx.Tx, ev *herald.Event, key, emitter string) (int, error) {
-	b := &pgx.Batch{}
-	queueHit(b, ev, key, emitter)
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("postgres: record signal: %w", err)
-	}
-	tag, err := br.Exec()
-	if err != nil {
-		return 0, fmt.Errorf("postgres: wake waiting runs: %w", err)
-	}
-	return int(tag.RowsAffected()), br.Close()
-}
-
 // queueHit queues the two statements of a hit: the signal kept for runs
 // that will wait for it later (see completeWaits), and the wake-up of
 // the runs waiting now, whose row count is the runs woken. A run busy
-// right now (leased) sees the hit when it commits (WakeOnHit).
-func queueHit(b *pgx.Batch, ev *herald.Event, key, emitter string) {
+// right now (leased) sees the hit when it commits (WakeOnHit). The caller
+// holds the advisory lock of (type, key) (see ingestLocks), which
+// completeWaits takes too, so a run that starts waiting concurrently
+// either is found here or finds the signal there.
+func queueHit(b *pgx.Batch, ev *herald.Event, key, emitter string, woken func(n int64)) {
 	b.Queue(`INSERT INTO signals (type, key, event_id, received_at, emitter)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
 		ev.Type, clean(key), ev.ID, nanos(ev.ReceivedAt), emitter)
@@ -44,7 +28,10 @@ func queueHit(b *pgx.Batch, ev *herald.Event, key, emitter string) {
 		h AS (INSERT INTO hits (run_id, event_id) SELECT run_id, $4 FROM w ON CONFLICT DO NOTHING)
 		UPDATE runs SET status = 'running', due_at = $5, updated_at = $5
 		WHERE id IN (SELECT run_id FROM w) AND status = 'waiting' AND lease_token IS NULL`,
-		ev.Type, clean(key), emitter, ev.ID, nanos(ev.ReceivedAt))
+		ev.Type, clean(key), emitter, ev.ID, nanos(ev.ReceivedAt)).Exec(func(ct pgconn.CommandTag) error {
+		woken(ct.RowsAffected())
+		return nil
+	})
 }
 
 // clockSkew widens the "received since the run's own event" check of a
