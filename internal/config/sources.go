@@ -113,13 +113,13 @@ func sourceKeys() []string { return []string{"schedules", "heartbeats", "monitor
 // sources decodes the event source sections of one file.
 func (f *file) sources(m *mapping) {
 	if e, ok := m.get("schedules"); ok {
-		f.schedules(e)
+		sourceSection(f, e, "schedule", &f.l.cfg.Schedules, func(s *Schedule) Pos { return s.Pos }, f.schedule)
 	}
 	if e, ok := m.get("heartbeats"); ok {
-		f.heartbeats(e)
+		sourceSection(f, e, "heartbeat", &f.l.cfg.Heartbeats, func(h *Heartbeat) Pos { return h.Pos }, f.heartbeat)
 	}
 	if e, ok := m.get("monitors"); ok {
-		f.monitors(e)
+		sourceSection(f, e, "monitor", &f.l.cfg.Monitors, func(m *Monitor) Pos { return m.Pos }, f.monitor)
 	}
 }
 
@@ -138,23 +138,6 @@ func (f *file) sourceName(e entry, kind string, first Pos, dup bool) bool {
 		return false
 	}
 	return true
-}
-
-func (f *file) schedules(e entry) {
-	if f.l.cfg.Schedules == nil {
-		f.l.cfg.Schedules = map[string]*Schedule{}
-	}
-	for _, se := range f.mappingOf(e).rest() {
-		first, dup := f.l.cfg.Schedules[se.key]
-		var firstPos Pos
-		if dup {
-			firstPos = first.Pos
-		}
-		if !f.sourceName(se, "schedule", firstPos, dup) {
-			continue
-		}
-		f.l.cfg.Schedules[se.key] = f.schedule(se)
-	}
 }
 
 func (f *file) schedule(e entry) *Schedule {
@@ -280,23 +263,6 @@ func (f *file) concreteType(e entry, typ string) string {
 	return ""
 }
 
-func (f *file) heartbeats(e entry) {
-	if f.l.cfg.Heartbeats == nil {
-		f.l.cfg.Heartbeats = map[string]*Heartbeat{}
-	}
-	for _, he := range f.mappingOf(e).rest() {
-		first, dup := f.l.cfg.Heartbeats[he.key]
-		var firstPos Pos
-		if dup {
-			firstPos = first.Pos
-		}
-		if !f.sourceName(he, "heartbeat", firstPos, dup) {
-			continue
-		}
-		f.l.cfg.Heartbeats[he.key] = f.heartbeat(he)
-	}
-}
-
 func (f *file) heartbeat(e entry) *Heartbeat {
 	h := &Heartbeat{Name: e.key, Pos: f.pos(e.keyNode)}
 	m := f.mappingOf(e)
@@ -331,23 +297,6 @@ func (f *file) sourceInterval(e entry) (time.Duration, bool) {
 		return 0, false
 	}
 	return d, ok
-}
-
-func (f *file) monitors(e entry) {
-	if f.l.cfg.Monitors == nil {
-		f.l.cfg.Monitors = map[string]*Monitor{}
-	}
-	for _, me := range f.mappingOf(e).rest() {
-		first, dup := f.l.cfg.Monitors[me.key]
-		var firstPos Pos
-		if dup {
-			firstPos = first.Pos
-		}
-		if !f.sourceName(me, "monitor", firstPos, dup) {
-			continue
-		}
-		f.l.cfg.Monitors[me.key] = f.monitor(me)
-	}
 }
 
 func (f *file) monitor(e entry) *Monitor {
@@ -501,4 +450,23 @@ func (l *loader) checkMonitorURL(mon *Monitor) {
 		return
 	}
 	l.add(mon.urlPos, "monitors."+mon.Name+".url", fmt.Sprintf("%s is a private address, which outbound calls refuse: list it in network.allow_private (e.g. allow_private: [%s])", host, netip.PrefixFrom(addr, addr.BitLen())))
+}
+
+// sourceSection reads a schedules, heartbeats or monitors section: each
+// entry named validly and once across files, parsed by parse into dst.
+func sourceSection[T any](f *file, e entry, kind string, dst *map[string]*T, pos func(*T) Pos, parse func(entry) *T) {
+	if *dst == nil {
+		*dst = map[string]*T{}
+	}
+	for _, se := range f.mappingOf(e).rest() {
+		first, dup := (*dst)[se.key]
+		var firstPos Pos
+		if dup {
+			firstPos = pos(first)
+		}
+		if !f.sourceName(se, kind, firstPos, dup) {
+			continue
+		}
+		(*dst)[se.key] = parse(se)
+	}
 }
