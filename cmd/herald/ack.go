@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
-	"os"
-	"strings"
 )
 
 // runAck acknowledges a run: its wait_ack steps pass, so escalation stops.
@@ -14,17 +12,10 @@ func runAck(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("ack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	by := fs.String("by", envOr("USER", "cli"), "who acknowledges")
-	url := fs.String("url", envOr("HERALD_URL", "http://127.0.0.1:8080"), "server base URL ($HERALD_URL)")
-	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "API token ($HERALD_TOKEN)")
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
-	}
-	if id == "" && fs.NArg() > 0 {
-		id = fs.Arg(0)
+	url, token := serverFlags(fs)
+	id, err := parseWithArg(fs, args)
+	if err != nil {
+		return err
 	}
 	if id == "" {
 		return usageError{"ack needs a RUN_ID"}

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -35,4 +37,28 @@ func postJSON(ctx context.Context, baseURL, token, path string, body []byte, std
 	}
 	stdout.Write(out)
 	return nil
+}
+
+// serverFlags adds the flags every command that talks to a server takes.
+func serverFlags(fs *flag.FlagSet) (url, token *string) {
+	url = fs.String("url", envOr("HERALD_URL", "http://127.0.0.1:8080"), "server base URL ($HERALD_URL)")
+	token = fs.String("token", os.Getenv("HERALD_TOKEN"), "API token ($HERALD_TOKEN)")
+	return url, token
+}
+
+// parseWithArg parses flags that may come before or after one positional
+// argument (herald emit TYPE --data …, herald ack RUN_ID --by …) and
+// returns that argument ("" when there is none).
+func parseWithArg(fs *flag.FlagSet, args []string) (string, error) {
+	var arg string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", usageError{err.Error()}
+	}
+	if arg == "" && fs.NArg() > 0 {
+		arg = fs.Arg(0)
+	}
+	return arg, nil
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"io"
 	"os"
-	"strings"
 )
 
 func runEmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -16,18 +15,10 @@ func runEmit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	subject := fs.String("subject", "", "event subject")
 	source := fs.String("source", "herald:cli", "event source")
 	id := fs.String("id", "", "event id (with source, the idempotency key; default: generated)")
-	url := fs.String("url", envOr("HERALD_URL", "http://127.0.0.1:8080"), "server base URL ($HERALD_URL)")
-	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "API token ($HERALD_TOKEN)")
-	// Flags may come after the type: parse the type out first.
-	var typ string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		typ, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
-	}
-	if typ == "" && fs.NArg() > 0 {
-		typ = fs.Arg(0)
+	url, token := serverFlags(fs)
+	typ, err := parseWithArg(fs, args)
+	if err != nil {
+		return err
 	}
 	if typ == "" {
 		return usageError{"emit needs an event TYPE, e.g. herald emit order.paid --data '{\"order_id\":\"1\"}'"}
