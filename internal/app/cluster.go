@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -302,9 +301,10 @@ func (a *App) tailBeats(ctx context.Context, tail eventTail) {
 	}
 }
 
+// short is a configuration version as logs and /readyz show it.
 func short(v string) string {
 	if len(v) > 12 {
 		return v[:12]
 	}
-	return strings.TrimSpace(v)
+	return v
 }
