@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-notify/herald/internal/app"
+	"github.com/herald-notify/herald/internal/store"
 	"github.com/herald-notify/herald/internal/store/postgres/pgtest"
 )
 
@@ -97,5 +98,86 @@ func TestConfigMismatch(t *testing.T) {
 	_, vb := ready(b)
 	if va.Cluster.Leader == vb.Cluster.Leader {
 		t.Errorf("sources leader: a=%v b=%v, want exactly one", va.Cluster.Leader, vb.Cluster.Leader)
+	}
+}
+
+// TestHeartbeatAcrossNodes: a heartbeat is tracked by the node that leads
+// the sources, and beats sent to the other node count: the leader reads
+// the events every node accepted, so no false "missed" is emitted.
+func TestHeartbeatAcrossNodes(t *testing.T) {
+	t.Parallel()
+	url, schema := pgtest.Schema(t)
+	cfgPath := writeConfig(t, `
+heartbeats:
+  worker:
+    type: worker.alive
+    interval: 1s
+    grace: 1s
+rules:
+  - name: missed
+    on: heartbeat.missed
+    steps:
+      - notify: {channel: log, text: missed}
+channels:
+  log: {type: log}
+`)
+	node := func() (*app.App, func()) {
+		a, err := app.New(context.Background(), app.Options{
+			ConfigPath: cfgPath, Listen: "127.0.0.1:0", Storage: url, Schema: schema,
+			Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "", false },
+			ClusterBeat: 50 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		return a, func() { cancel(); <-done }
+	}
+	a, stopA := node()
+	defer stopA()
+	b, stopB := node()
+	defer stopB()
+	leads := func(x *app.App) bool {
+		resp, err := http.Get("http://" + x.Addr() + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var v struct {
+			Cluster struct {
+				Leader bool `json:"sources_leader"`
+			} `json:"cluster"`
+		}
+		json.NewDecoder(resp.Body).Decode(&v)
+		return v.Cluster.Leader
+	}
+	eventually(t, "a sources leader", func() bool { return leads(a) || leads(b) })
+	follower := b
+	if leads(b) {
+		follower = a
+	}
+	// Beat every 300ms for 4s, always through the follower: four times
+	// the heartbeat's interval plus grace.
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Post("http://"+follower.Addr()+"/v1/events", "application/json",
+			strings.NewReader(`{"type":"worker.alive"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("beat: %d", resp.StatusCode)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	msgs, _, err := a.Store().ListMessages(context.Background(), store.MessageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 0 {
+		t.Errorf("%d heartbeat.missed notifications, want none: the leader did not see the follower's beats", len(msgs))
 	}
 }
