@@ -112,7 +112,7 @@ heartbeats:
   worker:
     type: worker.alive
     interval: 1s
-    grace: 1s
+    grace: 3s
 rules:
   - name: missed
     on: heartbeat.missed
@@ -158,9 +158,10 @@ channels:
 	if leads(b) {
 		follower = a
 	}
-	// Beat every 300ms for 4s, always through the follower: four times
-	// the heartbeat's interval plus grace.
-	deadline := time.Now().Add(4 * time.Second)
+	// Beat every 300ms for 7s, always through the follower: well beyond
+	// the heartbeat's interval plus grace (4s), whose margin leaves room
+	// for a slow machine.
+	deadline := time.Now().Add(7 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Post("http://"+follower.Addr()+"/v1/events", "application/json",
 			strings.NewReader(`{"type":"worker.alive"}`))
