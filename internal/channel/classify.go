@@ -133,7 +133,7 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if isDigits(v) {
+	if Digits(v) {
 		const maxSeconds = int64(1<<63-1) / int64(time.Second)
 		secs, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || secs > maxSeconds {
@@ -151,15 +151,6 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		d = 0
 	}
 	return d, true
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // ReadExcerpt reads up to max bytes of r and then discards a bounded

@@ -183,6 +183,7 @@ func (o *Sender) request(m *channel.Message, text string) (string, []byte, error
 	if source == "" {
 		source = "Herald"
 	}
+	note := channel.Truncate(text, MaxNote)
 	text = channel.Truncate(text, MaxDescription)
 
 	switch action {
@@ -190,7 +191,7 @@ func (o *Sender) request(m *channel.Message, text string) (string, []byte, error
 		if alias == "" {
 			return "", nil, channel.Permanent("no_alias", 0, errors.New("opsgenie: closing an alert needs its alias, and the message has no correlation key"))
 		}
-		c := closeAlert{User: o.s.User, Source: source, Note: channel.Truncate(text, MaxNote)}
+		c := closeAlert{User: o.s.User, Source: source, Note: note}
 		if c.Note == "" {
 			c.Note = o.s.Note
 		}

@@ -410,3 +410,25 @@ func TestCapabilities(t *testing.T) {
 		t.Errorf("Capabilities = %+v", c)
 	}
 }
+
+// TestCloseNoteLimit: a close note may be as long as Opsgenie takes for a
+// note (MaxNote), longer than an alert's description.
+func TestCloseNoteLimit(t *testing.T) {
+	t.Parallel()
+	og := startOG(t)
+	o := newSender(t, &opsgenie.Settings{APIKey: apiKey, APIURL: og.URL, CloseTypes: []string{"host.up"}})
+	m := message()
+	m.EventType = "host.up"
+	m.Text = strings.Repeat("n", opsgenie.MaxDescription+1000)
+	if _, err := o.Send(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	reqs := og.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("got %d requests", len(reqs))
+	}
+	v := checkRequest(t, reqs[0], "/v2/alerts/prod%2Fdb01/close", "identifierType=alias")
+	if n := len(v["note"].(string)); n != opsgenie.MaxDescription+1000 {
+		t.Errorf("note of %d characters, want all %d (the note limit is %d)", n, opsgenie.MaxDescription+1000, opsgenie.MaxNote)
+	}
+}

@@ -30,7 +30,6 @@ const MaxLength = 4096
 // Sender posts messages with one bot. It is safe for concurrent use.
 type Sender struct {
 	base     string // APIURL + "/bot" + token
-	token    string
 	chatID   string
 	mode     string
 	silent   bool
@@ -66,7 +65,6 @@ func New(s *Settings, client *http.Client) (*Sender, error) {
 	token := s.Token.Value()
 	return &Sender{
 		base:     strings.TrimRight(api, "/") + "/bot" + token,
-		token:    token,
 		chatID:   s.ChatID,
 		mode:     mode,
 		silent:   s.DisableNotification,

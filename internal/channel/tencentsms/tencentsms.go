@@ -214,10 +214,7 @@ func (s *Sender) templateParams(data json.RawMessage, text string) ([]string, er
 }
 
 func (s *Sender) body(to string, params []string, id string) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(request{
+	b, err := channel.MarshalJSON(request{
 		PhoneNumberSet:   []string{to},
 		SmsSdkAppID:      s.appID,
 		SignName:         s.signName,
@@ -229,7 +226,7 @@ func (s *Sender) body(to string, params []string, id string) ([]byte, error) {
 	if err != nil {
 		return nil, channel.Permanent("invalid_message", 0, fmt.Errorf("tencentsms: %w", err))
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return b, nil
 }
 
 // call makes one signed SendSms request with body.
